@@ -1,0 +1,26 @@
+"""Client of the IIC Inpaint daemon, for editor plugins and the command line.
+
+Depends on pyzmq, msgpack and the standard library only, so editor plugins can vendor it.
+"""
+
+from iic_client.client import (
+    ClientError,
+    DaemonClient,
+    DaemonNotRunning,
+    DaemonVanished,
+    Job,
+    JobProgress,
+    JobResult,
+    RemovalRequest,
+)
+
+__all__ = [
+    "ClientError",
+    "DaemonClient",
+    "DaemonNotRunning",
+    "DaemonVanished",
+    "Job",
+    "JobProgress",
+    "JobResult",
+    "RemovalRequest",
+]

@@ -1,0 +1,409 @@
+"""The client editor plugins and `iic-inpaint remove --daemon` use to talk to the daemon.
+
+One `DaemonClient` per editor session; it may run several jobs at once. Nothing here blocks a GUI
+longer than asked: `Job.poll` is meant for a GUI timer, `Job.wait` for scripts. pyzmq, msgpack
+and the standard library only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from iic_client import protocol
+from iic_client.connection_file import (
+    ConnectionFileError,
+    ConnectionInfo,
+    default_connection_file,
+    process_is_alive,
+    read_connection_file,
+)
+from iic_client.protocol import ErrorCode
+
+START_HINT = "Start it with `iic-inpaint serve` (or `python -m backend`) and try again."
+# A client with jobs pings the daemon this often so the daemon knows it is still there.
+PING_INTERVAL_S = 1.0
+# Slice of a blocking wait between checks of the heartbeat and the deadline.
+WAIT_SLICE_S = 0.1
+
+
+class ClientError(Exception):
+    """A failure with the daemon's stable `code` and a message that says what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DaemonNotRunning(ClientError):
+    """No daemon answers at the connection file's endpoint."""
+
+
+class DaemonVanished(ClientError):
+    """The daemon stopped sending heartbeats while a job was pending."""
+
+
+@dataclass(frozen=True)
+class RemovalRequest:
+    """One removal on the wire: `pixels` interleaved (H,W,C) little-endian; masks H×W uint8."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    pixels: bytes
+    hole: bytes
+    avoid: bytes | None = None
+    use: bytes | None = None
+    iterations: int = 4
+    want_confidence: bool = False
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """`queue_position` 0 means running; ≥ 1 means waiting, with stage "queued"."""
+
+    stage: str
+    fraction: float
+    message: str
+    queue_position: int
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """`confidence` is H×W uint8 (255 = fully confident) when the request asked for it."""
+
+    pixels: bytes
+    confidence: bytes | None
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class DaemonClient:
+    """A connection to the local daemon. Create with `DaemonClient.connect`."""
+
+    def __init__(self, info: ConnectionInfo, timeout_s: float) -> None:
+        self._info = info
+        self._secret = info.secret_bytes
+        self._timeout_s = timeout_s
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(info.endpoint)
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._replies: dict[str, Any] = {}
+        self._limits: dict[str, Any] = {}
+        self._last_heard = time.monotonic()
+        self._last_ping = 0.0
+        self._decode_limits = protocol.DecodeLimits(
+            max_message_bytes=1 << 40, max_container_items=1 << 16
+        )
+
+    @classmethod
+    def connect(
+        cls, connection_file: str | Path | None = None, timeout_s: float = 5.0
+    ) -> DaemonClient:
+        """Connect and shake hands; raises `DaemonNotRunning` when no daemon answers."""
+        path = Path(connection_file) if connection_file is not None else default_connection_file()
+        try:
+            info = read_connection_file(path)
+        except FileNotFoundError:
+            raise DaemonNotRunning(
+                ErrorCode.DAEMON_NOT_RUNNING,
+                f"The IIC Inpaint daemon is not running (no {path}). {START_HINT}",
+            ) from None
+        except ConnectionFileError as error:
+            raise DaemonNotRunning(ErrorCode.DAEMON_NOT_RUNNING, f"{error} {START_HINT}") from None
+        if not process_is_alive(info.pid):
+            raise DaemonNotRunning(
+                ErrorCode.DAEMON_NOT_RUNNING,
+                f"The IIC Inpaint daemon (process {info.pid}) has stopped. {START_HINT}",
+            )
+        client = cls(info, timeout_s)
+        try:
+            client.hello()
+        except ClientError as error:
+            client.close()
+            if error.code == ErrorCode.NO_REPLY:
+                raise DaemonNotRunning(
+                    ErrorCode.DAEMON_NOT_RUNNING,
+                    f"The IIC Inpaint daemon at {info.endpoint} did not answer within "
+                    f"{timeout_s:g} s. {START_HINT}",
+                ) from None
+            raise
+        return client
+
+    def hello(self) -> dict[str, Any]:
+        """Protocol version, device, model version and limits of the daemon."""
+        welcome = self._request(protocol.Hello(list(protocol.SUPPORTED_VERSIONS), "iic_client"))
+        self._limits = dict(welcome.limits)
+        return {
+            "protocol_version": welcome.version,
+            "device": welcome.device,
+            "model_version": welcome.model_version,
+            "limits": dict(welcome.limits),
+            "daemon_pid": welcome.daemon_pid,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """How busy the daemon is: device, queued and running jobs, connected clients."""
+        reply = self._request(protocol.Status())
+        return {
+            "device": reply.device,
+            "queued": reply.queued,
+            "running": reply.running,
+            "clients": reply.clients,
+        }
+
+    def submit(self, request: RemovalRequest) -> Job:
+        """Queue a removal; raises `ClientError` (e.g. code "busy") if the daemon refuses it."""
+        try:
+            protocol.check_image_fields(
+                request.width,
+                request.height,
+                request.channels,
+                request.dtype,
+                len(request.pixels),
+                {
+                    "hole": len(request.hole),
+                    "avoid": _length(request.avoid),
+                    "use": _length(request.use),
+                },
+                request.iterations,
+                int(self._limits.get("max_pixels", protocol.DEFAULT_MAX_PIXELS)),
+            )
+        except protocol.ProtocolError as error:
+            raise ClientError(error.code, str(error)) from None
+        job = Job(self, protocol.new_id())
+        message = protocol.Submit(
+            job=job.id,
+            width=request.width,
+            height=request.height,
+            channels=request.channels,
+            dtype=request.dtype,
+            pixels=request.pixels,
+            hole=request.hole,
+            avoid=request.avoid,
+            use=request.use,
+            iterations=request.iterations,
+            want_confidence=request.want_confidence,
+        )
+        frames = protocol.encode(self._secret, message)
+        max_bytes = int(self._limits.get("max_message_bytes", protocol.DEFAULT_MAX_MESSAGE_BYTES))
+        if len(frames[1]) > max_bytes:
+            raise ClientError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"The image is {len(frames[1]) / 1e6:.0f} MB on the wire; the daemon accepts at "
+                f"most {max_bytes / 1e6:.0f} MB. Work on a smaller image or selection.",
+            )
+        with self._lock:
+            self._jobs[job.id] = job
+            self._socket.send_multipart(frames, copy=False)
+            self._last_heard = time.monotonic()
+            deadline = time.monotonic() + self._timeout_s
+            while not job._accepted and job._error is None:
+                if not self._pump(deadline - time.monotonic()):
+                    self._jobs.pop(job.id, None)
+                    raise ClientError(
+                        ErrorCode.NO_REPLY,
+                        f"The daemon did not accept the job within {self._timeout_s:g} s. "
+                        "It may be overloaded or stopped; try again, or restart "
+                        "`iic-inpaint serve`.",
+                    )
+        if job._error is not None:
+            raise job._error
+        return job
+
+    def close(self) -> None:
+        with self._lock:
+            self._socket.close(linger=0)
+            self._context.term()
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- internals shared with Job --------------------------------------------------------
+
+    def _request(self, message: protocol.Message) -> Any:
+        """Send `message` and wait for the reply that names it."""
+        message_id = protocol.new_id()
+        with self._lock:
+            self._socket.send_multipart(protocol.encode(self._secret, message, message_id))
+            deadline = time.monotonic() + self._timeout_s
+            while message_id not in self._replies:
+                if not self._pump(deadline - time.monotonic()):
+                    raise ClientError(
+                        ErrorCode.NO_REPLY,
+                        f"The daemon did not answer within {self._timeout_s:g} s. {START_HINT}",
+                    )
+            reply = self._replies.pop(message_id)
+        if isinstance(reply, protocol.Error):
+            raise ClientError(reply.code, reply.message)
+        return reply
+
+    def _pump(self, timeout_s: float) -> bool:
+        """Receive everything waiting (waiting up to `timeout_s` for the first); False if none."""
+        if self._jobs and time.monotonic() - self._last_ping >= PING_INTERVAL_S:
+            self._socket.send_multipart(protocol.encode(self._secret, protocol.Ping()))
+            self._last_ping = time.monotonic()
+        received = False
+        timeout_ms = max(0, int(timeout_s * 1000))
+        while self._socket.poll(timeout_ms if not received else 0, zmq.POLLIN):
+            self._dispatch(self._socket.recv_multipart())
+            received = True
+        return received
+
+    def _dispatch(self, frames: list[bytes]) -> None:
+        try:
+            envelope = protocol.decode(
+                self._secret, frames, protocol.DAEMON_KINDS, self._decode_limits
+            )
+        except (protocol.Unauthenticated, protocol.ProtocolError):
+            return  # not from our daemon, or from an incompatible one: ignore it
+        self._last_heard = time.monotonic()
+        message = envelope.message
+        job_id = getattr(message, "job", None)
+        if job_id is not None:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job._deliver(message)
+            return
+        reply_to = getattr(message, "reply_to", None)
+        if reply_to:
+            self._replies[reply_to] = message
+
+    def _check_heartbeat(self) -> None:
+        silence_s = time.monotonic() - self._last_heard
+        if silence_s > self._timeout_s:
+            for job in list(self._jobs.values()):
+                job._finish_with(
+                    DaemonVanished(
+                        ErrorCode.DAEMON_VANISHED,
+                        f"The IIC Inpaint daemon stopped answering ({silence_s:.0f} s without a "
+                        f"heartbeat). Restart it with `iic-inpaint serve` and try again.",
+                    )
+                )
+
+    def _send_cancel(self, job_id: str) -> None:
+        with self._lock:
+            self._socket.send_multipart(protocol.encode(self._secret, protocol.Cancel(job_id)))
+
+    def _forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+
+class Job:
+    """A submitted removal: poll it from a GUI timer, or wait for it."""
+
+    def __init__(self, client: DaemonClient, job_id: str) -> None:
+        self.id = job_id
+        self._client = client
+        self._inbox: deque[JobProgress | JobResult] = deque()
+        self._accepted = False
+        self._result: JobResult | None = None
+        self._error: ClientError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._result is not None or self._error is not None
+
+    def poll(self, timeout_s: float = 0.0) -> list[JobProgress | JobResult]:
+        """Events since the last poll; raises `ClientError` when the job failed or was cancelled."""
+        client = self._client
+        with client._lock:
+            if not self.done:
+                client._pump(timeout_s)
+                client._check_heartbeat()
+            events = list(self._inbox)
+            self._inbox.clear()
+        if self._error is not None and not any(isinstance(e, JobResult) for e in events):
+            raise self._error
+        return events
+
+    def wait(
+        self,
+        on_progress: Callable[[JobProgress], None] | None = None,
+        timeout_s: float | None = None,
+    ) -> JobResult:
+        """Block until the result; a timeout cancels the job and raises code "timeout"."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            if self._result is not None and not self._inbox:
+                return self._result
+            remaining = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                self.cancel()
+                raise ClientError(
+                    ErrorCode.TIMEOUT,
+                    f"The removal did not finish within {timeout_s:g} s and was cancelled. "
+                    "Try a smaller selection, or wait longer.",
+                )
+            for event in self.poll(min(remaining, WAIT_SLICE_S)):
+                if isinstance(event, JobResult):
+                    return event
+                if on_progress is not None:
+                    on_progress(event)
+
+    def cancel(self) -> None:
+        """Stop the job, queued or running; later polls raise code "cancelled"."""
+        if self.done:
+            return
+        self._client._send_cancel(self.id)
+        self._finish_with(ClientError(ErrorCode.CANCELLED, "The removal was cancelled."))
+
+    def _deliver(self, message: Any) -> None:
+        if isinstance(message, protocol.Accepted):
+            self._accepted = True
+            self._inbox.append(
+                JobProgress(
+                    "queued", 0.0, _queue_message(message.queue_position), message.queue_position
+                )
+            )
+        elif isinstance(message, protocol.Progress):
+            self._inbox.append(
+                JobProgress(
+                    message.stage, message.fraction, message.message, message.queue_position
+                )
+            )
+        elif isinstance(message, protocol.Result):
+            self._result = JobResult(
+                pixels=message.pixels,
+                confidence=message.confidence,
+                width=message.width,
+                height=message.height,
+                channels=message.channels,
+                dtype=message.dtype,
+                stats=dict(message.stats),
+            )
+            self._inbox.append(self._result)
+            self._client._forget(self.id)
+        elif isinstance(message, protocol.Error):
+            self._finish_with(ClientError(message.code, message.message))
+
+    def _finish_with(self, error: ClientError) -> None:
+        if not self.done:
+            self._error = error
+        self._client._forget(self.id)
+
+
+def _queue_message(position: int) -> str:
+    return "Starting." if position == 0 else f"Waiting in the queue (position {position})."
+
+
+def _length(data: bytes | None) -> int | None:
+    return None if data is None else len(data)

@@ -1,0 +1,430 @@
+"""The wire format between editor sessions and the daemon (docs/protocol.md is the reference).
+
+Every message is two ZeroMQ frames, ``[signature, body]``:
+
+- ``body`` is one msgpack map: the envelope ``{"v": version, "kind": str, "id": str}`` plus the
+  fields of that kind. Images travel as msgpack bin fields. Never pickle.
+- ``signature`` is HMAC-SHA256 of ``body`` with the secret from the connection file, as Jupyter
+  signs kernel messages. A message whose signature does not match is dropped unread.
+
+Each kind is a frozen dataclass below; ``encode`` and ``decode`` are the only ways in and out, and
+``decode`` checks the size, the signature and every field's type before anything else sees it.
+Standard library and msgpack only: this module is vendored into editor plugins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import types
+import typing
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+SIGNATURE_SCHEME = "hmac-sha256"
+SECRET_BYTES = 32
+
+# Wire dtypes of image pixels (little-endian, interleaved (H,W,C), row-major) and their sizes.
+DTYPE_ITEMSIZE: dict[str, int] = {"uint8": 1, "uint16": 2, "float16": 2, "float32": 4}
+CHANNEL_COUNTS: tuple[int, ...] = (1, 2, 3, 4)
+
+# Defaults the daemon announces in `welcome`; the daemon may be started with others.
+DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000
+# Short strings (ids, names, codes, messages) never need more than this.
+MAX_STRING_BYTES = 64 * 1024
+MAX_CONTAINER_ITEMS = 256
+# Algorithm 1 converges in a handful of iterations; more only costs time.
+MAX_ITERATIONS = 16
+
+
+class ErrorCode:
+    """Stable codes of `error` replies. Plugins may switch on them; never rename one."""
+
+    MALFORMED = "malformed"  # the body is not a msgpack map
+    BAD_FIELD = "bad_field"  # a field is missing, has the wrong type or an impossible value
+    UNKNOWN_KIND = "unknown_kind"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    SIZE_MISMATCH = "size_mismatch"  # byte lengths do not match width × height × channels × dtype
+    BAD_DTYPE = "bad_dtype"
+    BUSY = "busy"  # the queue is full
+    DUPLICATE_JOB = "duplicate_job"
+    UNKNOWN_JOB = "unknown_job"
+    CANCELLED = "cancelled"
+    OUT_OF_MEMORY = "out_of_memory"
+    INTERNAL = "internal"  # an unexpected failure inside the daemon; the daemon keeps running
+    # Raised by the client itself, never sent by the daemon.
+    TIMEOUT = "timeout"
+    NO_REPLY = "no_reply"
+    DAEMON_NOT_RUNNING = "daemon_not_running"
+    DAEMON_VANISHED = "daemon_vanished"
+
+
+class ProtocolError(ValueError):
+    """An authenticated message the daemon cannot accept; answered with an `error` reply."""
+
+    def __init__(
+        self, code: str, message: str, *, job: str | None = None, reply_to: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.job = job
+        self.reply_to = reply_to
+
+
+class Unauthenticated(ValueError):
+    """A message without a valid signature: dropped and logged, never answered."""
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds checked before and while unpacking a body."""
+
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_string_bytes: int = MAX_STRING_BYTES
+    max_container_items: int = MAX_CONTAINER_ITEMS
+
+
+# ---- client → daemon -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    KIND: ClassVar[str] = "hello"
+    versions: list[int]
+    client_name: str = ""
+
+
+@dataclass(frozen=True)
+class Submit:
+    """One removal: `pixels` interleaved (H,W,C); `hole`, `avoid`, `use` H×W uint8 (0..255)."""
+
+    KIND: ClassVar[str] = "submit"
+    job: str
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    pixels: bytes
+    hole: bytes
+    avoid: bytes | None = None
+    use: bytes | None = None
+    iterations: int = 4
+    want_confidence: bool = False
+
+
+@dataclass(frozen=True)
+class Cancel:
+    KIND: ClassVar[str] = "cancel"
+    job: str
+
+
+@dataclass(frozen=True)
+class Status:
+    KIND: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Sent by a client while it has jobs, so the daemon knows it is still there."""
+
+    KIND: ClassVar[str] = "ping"
+
+
+# ---- daemon → client -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Welcome:
+    KIND: ClassVar[str] = "welcome"
+    version: int
+    device: str
+    model_version: str
+    limits: dict[str, Any]
+    daemon_pid: int
+    reply_to: str = ""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    KIND: ClassVar[str] = "accepted"
+    job: str
+    queue_position: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """`stage` "queued" while waiting (queue_position ≥ 1), else the engine's (position 0)."""
+
+    KIND: ClassVar[str] = "progress"
+    job: str
+    stage: str
+    fraction: float
+    message: str
+    queue_position: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """`confidence` is H×W uint8 (0..255 for 0..1) when asked for."""
+
+    KIND: ClassVar[str] = "result"
+    job: str
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    pixels: bytes
+    confidence: bytes | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Error:
+    KIND: ClassVar[str] = "error"
+    code: str
+    message: str
+    job: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Sent by the daemon every heartbeat interval to clients with jobs, and in answer to `ping`."""
+
+    KIND: ClassVar[str] = "heartbeat"
+
+
+@dataclass(frozen=True)
+class StatusReply:
+    KIND: ClassVar[str] = "status_reply"
+    device: str
+    queued: int
+    running: int
+    clients: int
+    reply_to: str = ""
+
+
+ClientMessage = Hello | Submit | Cancel | Status | Ping
+DaemonMessage = Welcome | Accepted | Progress | Result | Error | Heartbeat | StatusReply
+Message = ClientMessage | DaemonMessage
+
+CLIENT_KINDS: dict[str, type] = {cls.KIND: cls for cls in (Hello, Submit, Cancel, Status, Ping)}
+DAEMON_KINDS: dict[str, type] = {
+    cls.KIND: cls for cls in (Welcome, Accepted, Progress, Result, Error, Heartbeat, StatusReply)
+}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded message with the envelope's id (for `reply_to`)."""
+
+    message_id: str
+    message: Any
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sign(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, body, hashlib.sha256).digest()
+
+
+def encode(secret: bytes, message: Message, message_id: str | None = None) -> list[bytes]:
+    """Frames ``[signature, body]`` of one message."""
+    body_map: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "kind": message.KIND,
+        "id": message_id or new_id(),
+    }
+    for item in dataclasses.fields(message):
+        body_map[item.name] = getattr(message, item.name)
+    body = msgpack.packb(body_map, use_bin_type=True)
+    return [sign(secret, body), body]
+
+
+def decode(
+    secret: bytes,
+    frames: Sequence[bytes],
+    kinds: dict[str, type],
+    limits: DecodeLimits = DecodeLimits(),
+) -> Envelope:
+    """Check and unpack ``[signature, body]``.
+
+    Raises `Unauthenticated` (drop it) when the frames are not a signed message, and
+    `ProtocolError` (answer it) when a signed message is too large, malformed or ill-typed.
+    """
+    if len(frames) != 2:
+        raise Unauthenticated(f"expected 2 frames, got {len(frames)}")
+    signature, body = bytes(frames[0]), frames[1]
+    if not hmac.compare_digest(signature, sign(secret, body)):
+        raise Unauthenticated("signature does not match")
+    if len(body) > limits.max_message_bytes:
+        raise ProtocolError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"The message is {len(body) / 1e6:.0f} MB; this daemon accepts at most "
+            f"{limits.max_message_bytes / 1e6:.0f} MB. Work on a smaller selection or image.",
+        )
+    body_map = _unpack(body, limits)
+    message_id = body_map.get("id")
+    reply_to = message_id if isinstance(message_id, str) else None
+    job = body_map.get("job")
+    job = job if isinstance(job, str) else None
+    version = body_map.get("v")
+    if version not in SUPPORTED_VERSIONS:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"Protocol version {version!r} is not spoken here (supported: "
+            f"{list(SUPPORTED_VERSIONS)}). Update the plugin and the daemon to the same release.",
+            job=job,
+            reply_to=reply_to,
+        )
+    if reply_to is None:
+        raise ProtocolError(ErrorCode.BAD_FIELD, "The message has no string 'id'.", job=job)
+    kind = body_map.get("kind")
+    cls = kinds.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_KIND,
+            f"Unknown message kind {kind!r}. Update the plugin and the daemon to the same release.",
+            job=job,
+            reply_to=reply_to,
+        )
+    try:
+        return Envelope(reply_to, _build(cls, body_map))
+    except ProtocolError as error:
+        error.job, error.reply_to = job, reply_to
+        raise
+
+
+def _unpack(body: bytes, limits: DecodeLimits) -> dict[str, Any]:
+    try:
+        unpacked = msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            max_bin_len=limits.max_message_bytes,
+            max_str_len=limits.max_string_bytes,
+            max_array_len=limits.max_container_items,
+            max_map_len=limits.max_container_items,
+            max_ext_len=0,
+        )
+    except Exception as error:  # msgpack raises many types for bad input; all mean "malformed"
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"The message body is not valid msgpack ({error})."
+        ) from None
+    if not isinstance(unpacked, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "The message body is not a msgpack map.")
+    return unpacked
+
+
+def _refuse_ext(code: int, data: bytes) -> None:
+    raise ValueError(f"msgpack extension type {code} is not allowed")
+
+
+def _build(cls: type, body_map: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        if item.name not in body_map:
+            if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+                raise ProtocolError(ErrorCode.BAD_FIELD, f"The field '{item.name}' is missing.")
+            continue
+        values[item.name] = _checked(item.name, body_map[item.name], hints[item.name])
+    return cls(**values)
+
+
+def _checked(name: str, value: Any, expected: Any) -> Any:
+    """`value` if it has the `expected` type (ints are accepted for floats), else BAD_FIELD."""
+    options = typing.get_args(expected) if _is_union(expected) else (expected,)
+    for option in options:
+        if option is type(None) and value is None:
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option in (str, bytes, bool) and type(value) is option:
+            return value
+        if typing.get_origin(option) is list and isinstance(value, list):
+            (item_type,) = typing.get_args(option)
+            return [_checked(name, item, item_type) for item in value]
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            return value
+    raise ProtocolError(
+        ErrorCode.BAD_FIELD,
+        f"The field '{name}' has type {type(value).__name__}, expected {_type_name(expected)}.",
+    )
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (Union, types.UnionType)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation)
+
+
+def check_image_fields(
+    width: int,
+    height: int,
+    channels: int,
+    dtype: str,
+    pixels_bytes: int,
+    mask_bytes: dict[str, int | None],
+    iterations: int,
+    max_pixels: int,
+) -> None:
+    """Raise `ProtocolError` unless the declared shape, dtype and byte lengths agree.
+
+    `mask_bytes` maps each mask name ("hole", "avoid", "use") to its length, None when absent.
+    Both the client (before sending) and the daemon (before decoding any pixel) call this.
+    """
+    if width <= 0 or height <= 0:
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"The image is {width}×{height}: nothing to fill.")
+    if width * height > max_pixels:
+        raise ProtocolError(
+            ErrorCode.TOO_MANY_PIXELS,
+            f"The image is {width}×{height} ({width * height / 1e6:.1f} megapixels); this daemon "
+            f"accepts at most {max_pixels / 1e6:.1f} megapixels. Crop or scale the image first.",
+        )
+    if dtype not in DTYPE_ITEMSIZE:
+        raise ProtocolError(
+            ErrorCode.BAD_DTYPE,
+            f"Pixel type {dtype!r} is not supported; send one of {sorted(DTYPE_ITEMSIZE)}.",
+        )
+    if channels not in CHANNEL_COUNTS:
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD,
+            f"The image has {channels} channels; grey, grey+alpha, RGB and RGBA (1–4) work.",
+        )
+    expected = width * height * channels * DTYPE_ITEMSIZE[dtype]
+    if pixels_bytes != expected:
+        raise ProtocolError(
+            ErrorCode.SIZE_MISMATCH,
+            f"The pixels are {pixels_bytes} bytes but {width}×{height}×{channels} {dtype} needs "
+            f"{expected}. Check the image's depth and channel count.",
+        )
+    for name, length in mask_bytes.items():
+        if length is not None and length != width * height:
+            raise ProtocolError(
+                ErrorCode.SIZE_MISMATCH,
+                f"The {name} mask is {length} bytes but a {width}×{height} mask needs "
+                f"{width * height} (one uint8 per pixel).",
+            )
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD,
+            f"iterations is {iterations}; choose between 1 and {MAX_ITERATIONS}.",
+        )
