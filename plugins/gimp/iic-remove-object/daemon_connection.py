@@ -1,0 +1,128 @@
+"""Reaching the IIC Inpaint daemon from GIMP's Python: vendored modules, settings, autostart.
+
+Standard library only until `iic_client` is imported. GIMP's bundled Python has no pyzmq or
+msgpack, so `iic-inpaint install-plugin gimp` copies them, with `iic_client`, into this
+folder's `vendor/`; `VENDOR_DIR` goes first on `sys.path` before anything imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+VENDOR_DIR = PLUGIN_DIR / "vendor"
+# Optional, written by the installer or by hand: {"connection_file": "...", "start_daemon": [...]}
+SETTINGS_FILE = PLUGIN_DIR / "settings.json"
+CONNECTION_FILE_ENV = "IIC_INPAINT_CONNECTION_FILE"
+# Loading the model on a CPU takes a few seconds; on a busy machine, tens.
+DEFAULT_START_TIMEOUT_S = 60.0
+CONNECT_RETRY_S = 0.5
+
+
+class DaemonUnavailable(RuntimeError):
+    """The daemon cannot be reached from this plug-in; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    connection_file: str | None = None
+    start_command: tuple[str, ...] = ()  # e.g. ("/home/me/iic/.venv/bin/iic-inpaint", "serve")
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+
+
+def put_vendor_first() -> None:
+    vendor = str(VENDOR_DIR)
+    if vendor not in sys.path:
+        sys.path.insert(0, vendor)
+
+
+def import_client() -> ModuleType:
+    """`iic_client`, or `DaemonUnavailable` saying exactly how to install what is missing."""
+    put_vendor_first()
+    try:
+        import iic_client
+    except ImportError as error:
+        raise DaemonUnavailable(missing_modules_message(error.name or str(error))) from None
+    return iic_client
+
+
+def missing_modules_message(missing: str) -> str:
+    python = ".".join(str(part) for part in sys.version_info[:2])
+    return (
+        f"Remove Object cannot reach the IIC Inpaint daemon: the Python module “{missing}” is "
+        f"missing from GIMP's Python {python}. In a terminal where IIC Inpaint is installed, run\n"
+        f'    iic-inpaint install-plugin gimp --dest "{PLUGIN_DIR.parent}"\n'
+        f"which copies iic_client, pyzmq and msgpack for Python {python} into\n"
+        f"    {VENDOR_DIR}\n"
+        "then restart GIMP."
+    )
+
+
+def load_settings(path: Path = SETTINGS_FILE) -> DaemonSettings:
+    """Settings from `settings.json` (if any), with $IIC_INPAINT_CONNECTION_FILE on top."""
+    data: dict[str, object] = {}
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DaemonUnavailable(
+                f"{path} is not valid JSON ({error}). Fix or delete it."
+            ) from None
+    connection_file = os.environ.get(CONNECTION_FILE_ENV) or data.get("connection_file")
+    start_command = data.get("start_daemon") or ()
+    if not isinstance(start_command, (list, tuple)) or not all(
+        isinstance(part, str) for part in start_command
+    ):
+        raise DaemonUnavailable(f'{path}: "start_daemon" must be a list of strings.')
+    return DaemonSettings(
+        connection_file=str(connection_file) if connection_file else None,
+        start_command=tuple(start_command),
+        start_timeout_s=float(data.get("start_timeout_s", DEFAULT_START_TIMEOUT_S)),  # type: ignore[arg-type]
+    )
+
+
+def connect(client: ModuleType, settings: DaemonSettings) -> Any:
+    """A connected `DaemonClient`, starting the daemon first when the settings say how."""
+    try:
+        return client.DaemonClient.connect(settings.connection_file)
+    except client.DaemonNotRunning as error:
+        if not settings.start_command:
+            raise DaemonUnavailable(str(error)) from None
+    start_daemon(settings.start_command)
+    deadline = time.monotonic() + settings.start_timeout_s
+    while True:
+        try:
+            return client.DaemonClient.connect(settings.connection_file)
+        except client.DaemonNotRunning as error:
+            if time.monotonic() > deadline:
+                raise DaemonUnavailable(
+                    f"Started the IIC Inpaint daemon with {' '.join(settings.start_command)!r}, "
+                    f"but it did not answer within {settings.start_timeout_s:.0f} s: {error}"
+                ) from None
+            time.sleep(CONNECT_RETRY_S)
+
+
+def start_daemon(command: tuple[str, ...]) -> None:
+    """Start the daemon detached: it must outlive this plug-in process, which GIMP kills
+    when the person cancels the progress bar."""
+    try:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise DaemonUnavailable(
+            f"Could not start the IIC Inpaint daemon with {' '.join(command)!r} ({error}). "
+            f'Fix "start_daemon" in {SETTINGS_FILE}, or start it yourself: iic-inpaint serve'
+        ) from None

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""GIMP 3 plug-in: Filters ▸ Enhance ▸ Remove Object… (IIC Inpaint).
+
+The person selects the object and runs the filter; the layer's pixels and the selection go to
+the IIC Inpaint daemon through `iic_client`, and the fill comes back as a new layer "Object
+removed" directly above the source layer, transparent outside the selection, in one undo
+group. The source layer is never written. Scriptable through the PDB as
+`plug-in-iic-remove-object` (see `docs/gimp-plugin.md`).
+
+GIMP wrappers only; byte and format logic lives in `pixel_layout.py`, daemon access in
+`daemon_connection.py` (both standard library only).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import daemon_connection  # noqa: E402
+import pixel_layout  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROCEDURE_NAME = "plug-in-iic-remove-object"
+FILL_LAYER_NAME = "Object removed"
+CONFIDENCE_LAYER_NAME = "Removal confidence"
+DEFAULT_ITERATIONS = 4
+MAX_ITERATIONS = 16  # iic_client.protocol.MAX_ITERATIONS; not imported so registration needs no zmq
+PROGRESS_START_TEXT = "Remove Object: sending the layer to IIC Inpaint…"
+
+
+class RemovalFailed(RuntimeError):
+    """The removal could not run; the message tells the person what to change or run."""
+
+
+@dataclass(frozen=True)
+class RemovalOptions:
+    avoid: Gimp.Channel | None
+    use: Gimp.Channel | None
+    iterations: int
+    add_confidence_layer: bool
+
+    @classmethod
+    def from_config(cls, config: Gimp.ProcedureConfig) -> RemovalOptions:
+        return cls(
+            avoid=config.get_property("avoid-channel"),
+            use=config.get_property("use-channel"),
+            iterations=config.get_property("iterations"),
+            add_confidence_layer=config.get_property("add-confidence-layer"),
+        )
+
+
+@dataclass(frozen=True)
+class LayerRegion:
+    """Where the source layer lies in image coordinates."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, drawable: Gimp.Drawable) -> LayerRegion:
+        _, x, y = drawable.get_offsets()
+        return cls(x, y, drawable.get_width(), drawable.get_height())
+
+    def image_rect(self) -> Gegl.Rectangle:
+        return Gegl.Rectangle.new(self.x, self.y, self.width, self.height)
+
+    def local_rect(self) -> Gegl.Rectangle:
+        return Gegl.Rectangle.new(0, 0, self.width, self.height)
+
+
+class RemoveObject(Gimp.PlugIn):
+    def do_query_procedures(self) -> list[str]:
+        return [PROCEDURE_NAME]
+
+    def do_set_i18n(self, name: str) -> bool:
+        return False
+
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        procedure = Gimp.ImageProcedure.new(
+            self, name, Gimp.PDBProcType.PLUGIN, run_remove_object, None
+        )
+        # "*" so that an indexed image gets the message that says to convert it
+        procedure.set_image_types("*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("Remove _Object…")
+        procedure.add_menu_path("<Image>/Filters/Enhance")
+        procedure.set_documentation(
+            "Remove the selected object, filling it from its surroundings",
+            "Fills the selection on the active layer with IIC Inpaint (iterative confidence "
+            "feedback and guided upsampling) into a new layer above it. Needs a running "
+            "IIC Inpaint daemon (`iic-inpaint serve`).",
+            name,
+        )
+        procedure.set_attribution("IIC Inpaint contributors", "IIC Inpaint contributors", "2026")
+        add_arguments(procedure)
+        return procedure
+
+
+def add_arguments(procedure: Gimp.Procedure) -> None:
+    flags = GObject.ParamFlags.READWRITE
+    procedure.add_channel_argument(
+        "avoid-channel",
+        "_Avoid channel",
+        "Never borrow texture from where this channel is set (save a selection to a channel).",
+        True,
+        flags,
+    )
+    procedure.add_channel_argument(
+        "use-channel",
+        "_Use channel",
+        "Borrow texture only from where this channel is set (save a selection to a channel).",
+        True,
+        flags,
+    )
+    procedure.add_int_argument(
+        "iterations",
+        "_Iterations",
+        "Confidence-feedback passes: more can help large holes and cost time.",
+        1,
+        MAX_ITERATIONS,
+        DEFAULT_ITERATIONS,
+        flags,
+    )
+    procedure.add_boolean_argument(
+        "add-confidence-layer",
+        "Add _confidence map as a layer",
+        "Also add a grey layer showing how sure the fill is (white = sure).",
+        False,
+        flags,
+    )
+    procedure.add_layer_return_value(
+        "layer", "Layer", "The new layer holding the fill", False, flags
+    )
+
+
+def run_remove_object(
+    procedure: Gimp.Procedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    run_data: Any,
+) -> Gimp.ValueArray:
+    if run_mode == Gimp.RunMode.INTERACTIVE and not ask_options(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+    try:
+        layer = remove_object(image, drawables, RemovalOptions.from_config(config))
+    except (
+        RemovalFailed,
+        pixel_layout.UnsupportedImage,
+        daemon_connection.DaemonUnavailable,
+    ) as error:
+        return failure(procedure, str(error))
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.displays_flush()
+    return success(procedure, layer)
+
+
+def ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init("iic-remove-object")
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Remove Object")
+    dialog.fill(None)
+    confirmed = dialog.run()
+    dialog.destroy()
+    return bool(confirmed)
+
+
+def failure(procedure: Gimp.Procedure, message: str) -> Gimp.ValueArray:
+    """A failed call carrying the message: scripts read it from the return values (and
+    `pdb.get_last_error()`), and GIMP shows it to the person for menu runs."""
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+
+
+def success(procedure: Gimp.Procedure, layer: Gimp.Layer) -> Gimp.ValueArray:
+    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
+    values.remove(1)
+    values.insert(1, GObject.Value(Gimp.Layer, layer))
+    return values
+
+
+def remove_object(
+    image: Gimp.Image, drawables: list[Gimp.Drawable], options: RemovalOptions
+) -> Gimp.Layer:
+    source = source_layer(image, drawables)
+    layout = pixel_layout.layout_for(
+        image.get_base_type().value_nick, image.get_precision().value_nick, source.has_alpha()
+    )
+    region = LayerRegion.of(source)
+    hole = read_mask(image.get_selection(), region)
+    pixel_layout.check_hole(hole, source.get_name())
+    request_masks = {
+        "avoid": read_mask(channel_of(image, options.avoid, "avoid"), region),
+        "use": read_mask(channel_of(image, options.use, "use"), region),
+    }
+    pixels = read_pixels(source, region, layout)
+    result = run_job(layout, region, pixels, hole, request_masks, options)
+    return add_result_layers(image, source, region, layout, result, options)
+
+
+def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:
+    if len(drawables) != 1:
+        raise RemovalFailed(
+            f"Remove Object works on one layer at a time, and {len(drawables)} are selected. "
+            "Pick only the layer the object is on."
+        )
+    (drawable,) = drawables
+    if not isinstance(drawable, Gimp.Layer):
+        raise RemovalFailed(
+            "Remove Object fills a layer, and the active item is a channel or a layer mask. "
+            "Click the layer the object is on in the Layers dialog."
+        )
+    if drawable.is_group():
+        raise RemovalFailed(
+            "Remove Object fills a pixel layer, not a layer group. Pick the layer inside the "
+            "group that holds the object."
+        )
+    if image.get_floating_sel() is not None:
+        raise RemovalFailed(
+            "The image has a floating selection. Anchor it or make it a new layer first."
+        )
+    if Gimp.Selection.is_empty(image):
+        raise RemovalFailed(
+            "Nothing is selected. Select the object to remove (for example with the Free "
+            "Select tool, a little wider than the object), then run Remove Object again."
+        )
+    return drawable
+
+
+def channel_of(image: Gimp.Image, channel: Gimp.Channel | None, role: str) -> Gimp.Channel | None:
+    if channel is not None and channel.get_image() != image:
+        raise RemovalFailed(
+            f"The {role} channel “{channel.get_name()}” belongs to another image. Choose a "
+            "channel of this image."
+        )
+    return channel
+
+
+def read_mask(channel: Gimp.Channel | None, region: LayerRegion) -> bytes | None:
+    """The channel (image coordinates) under the layer, one byte per pixel, 255 = set."""
+    if channel is None:
+        return None
+    buffer = channel.get_buffer()
+    return bytes(
+        buffer.get(region.image_rect(), 1.0, pixel_layout.MASK_BABL_FORMAT, Gegl.AbyssPolicy.NONE)
+    )
+
+
+def read_pixels(source: Gimp.Layer, region: LayerRegion, layout: pixel_layout.PixelLayout) -> bytes:
+    """The layer's own pixels (layer-local coordinates) in the wire's format."""
+    native = bytes(
+        source.get_buffer().get(region.local_rect(), 1.0, layout.babl_format, Gegl.AbyssPolicy.NONE)
+    )
+    pixel_layout.check_frame(native, layout, region.width, region.height, "reading the layer")
+    return pixel_layout.native_to_wire(native, layout.dtype)
+
+
+def run_job(
+    layout: pixel_layout.PixelLayout,
+    region: LayerRegion,
+    pixels: bytes,
+    hole: bytes,
+    masks: dict[str, bytes | None],
+    options: RemovalOptions,
+) -> Any:
+    """Send the removal and wait for its result, reporting the daemon's stages as progress."""
+    client_module = daemon_connection.import_client()
+    settings = daemon_connection.load_settings()
+    client = daemon_connection.connect(client_module, settings)
+    Gimp.progress_init(PROGRESS_START_TEXT)
+    try:
+        job = client.submit(
+            client_module.RemovalRequest(
+                width=region.width,
+                height=region.height,
+                channels=layout.channels,
+                dtype=layout.dtype,
+                pixels=pixels,
+                hole=hole,
+                avoid=masks["avoid"],
+                use=masks["use"],
+                iterations=options.iterations,
+                want_confidence=options.add_confidence_layer,
+            )
+        )
+        # When the person cancels the progress bar, GIMP kills this process; the daemon
+        # then misses this client's pings and cancels the job itself.
+        return job.wait(on_progress=show_progress)
+    except client_module.ClientError as error:
+        raise RemovalFailed(str(error)) from None
+    finally:
+        client.close()
+        Gimp.progress_end()
+
+
+def show_progress(progress: Any) -> None:
+    if progress.queue_position > 0:
+        text = f"Remove Object: waiting for the daemon ({progress.queue_position} ahead)…"
+    else:
+        text = f"Remove Object: {progress.message or progress.stage}"
+    Gimp.progress_set_text(text)
+    Gimp.progress_update(min(max(progress.fraction, 0.0), 1.0))
+
+
+def add_result_layers(
+    image: Gimp.Image,
+    source: Gimp.Layer,
+    region: LayerRegion,
+    layout: pixel_layout.PixelLayout,
+    result: Any,
+    options: RemovalOptions,
+) -> Gimp.Layer:
+    if (result.width, result.height, result.channels, result.dtype) != (
+        region.width,
+        region.height,
+        layout.channels,
+        layout.dtype,
+    ):
+        raise RemovalFailed(
+            "The daemon answered with an image of another size or depth. Update the plug-in "
+            "and the daemon to the same release (`iic-inpaint install-plugin gimp`)."
+        )
+    fill = pixel_layout.wire_to_native(result.pixels, layout.dtype)
+    pixel_layout.check_frame(fill, layout, region.width, region.height, "the daemon's result")
+    image.undo_group_start()
+    try:
+        layer = add_layer_above(image, source, region, FILL_LAYER_NAME, layout.model)
+        write_clipped_to_selection(layer, region, layout.babl_format, fill)
+        if options.add_confidence_layer and result.confidence is not None:
+            confidence = add_layer_above(image, layer, region, CONFIDENCE_LAYER_NAME, layout.model)
+            write_clipped_to_selection(
+                confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result.confidence
+            )
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def add_layer_above(
+    image: Gimp.Image, below: Gimp.Layer, region: LayerRegion, name: str, model: str
+) -> Gimp.Layer:
+    """A transparent layer directly above `below`, at the same offsets; it takes the image's
+    precision and base type (GIMP refuses a grey layer in an RGB image and vice versa)."""
+    layer_type = Gimp.ImageType.RGBA_IMAGE if model == "rgb" else Gimp.ImageType.GRAYA_IMAGE
+    layer = Gimp.Layer.new(
+        image, name, region.width, region.height, layer_type, 100.0, Gimp.LayerMode.NORMAL
+    )
+    image.insert_layer(layer, below.get_parent(), image.get_item_position(below))
+    layer.set_offsets(region.x, region.y)
+    return layer
+
+
+def write_clipped_to_selection(
+    layer: Gimp.Layer, region: LayerRegion, babl_format: str, pixels: bytes
+) -> None:
+    """Write `pixels` and keep them only where the selection is, with its soft edges, by
+    applying a mask made from the selection: GEGL does the compositing in C."""
+    buffer = layer.get_buffer()
+    buffer.set(region.local_rect(), babl_format, pixels)
+    buffer.flush()
+    layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+    layer.remove_mask(Gimp.MaskApplyMode.APPLY)
+    layer.update(0, 0, region.width, region.height)
+
+
+Gimp.main(RemoveObject.__gtype__, sys.argv)
