@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # (sub-command module, one-line help) in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "iic_cli.remove_command",
+    "iic_cli.plugin_command",
 )
 
 

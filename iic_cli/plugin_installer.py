@@ -1,0 +1,216 @@
+"""Installing the editor plug-ins, with the network packages their Python lacks.
+
+Krita's and GIMP's bundled Pythons (Windows, macOS, AppImage) have no pyzmq or msgpack. So
+the installer copies the plug-in folder, copies `iic_client` next to it, and unzips pyzmq
+and msgpack wheels built for the *editor's* Python version and platform into the plug-in's
+own `vendor/` folder, which the plug-in puts first on `sys.path`. The wheels are fetched
+once, here, by this Python's pip: the editor never downloads anything.
+
+Each editor is one `EditorPlugin` entry; adding an editor adds an entry, not a code path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import iic_client
+
+VENDOR_DIR_NAME = "vendor"
+# The client's only third-party dependencies; versions as in pyproject.toml.
+VENDORED_REQUIREMENTS = ("pyzmq>=25.0", "msgpack>=1.0")
+_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", VENDOR_DIR_NAME)
+
+
+class PluginInstallError(Exception):
+    """The plug-in could not be installed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class EditorPlugin:
+    """Where one editor's plug-in comes from in the source tree and where it goes."""
+
+    editor: str
+    folder: str  # the plug-in folder under plugins/<editor>/ and under the destination
+    companion_files: tuple[str, ...]  # files next to the folder, e.g. Krita's .desktop
+    executable: tuple[str, ...]  # files inside the folder the editor runs as programs
+    default_destination: Callable[[], Path]
+    enable: Callable[[str], None] | None  # turns the plug-in on in the editor's settings
+
+
+def _user_data_dir() -> Path:
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def _user_config_dir() -> Path:
+    if sys.platform in ("win32", "darwin"):
+        return _user_data_dir()
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def krita_pykrita_dir() -> Path:
+    return _user_data_dir() / "krita" / "pykrita"
+
+
+def kritarc_path() -> Path:
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "kritarc"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Preferences" / "kritarc"
+    return _user_config_dir() / "kritarc"
+
+
+def gimp_plug_ins_dir() -> Path:
+    return _user_config_dir() / "GIMP" / "3.0" / "plug-ins"
+
+
+def with_python_plugin_enabled(kritarc: str, plugin: str) -> str:
+    """`kritarc` with `enable_<plugin>=true` in its [python] section, every other line kept.
+
+    A text edit, not configparser: Krita's KConfig files have keys configparser would
+    lowercase or reject, and Krita must find its other settings untouched."""
+    key = f"enable_{plugin}="
+    lines = kritarc.splitlines()
+    section = None
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            if section == "[python]":
+                lines.insert(index, key + "true")
+                return "\n".join(lines) + "\n"
+            section = stripped
+        elif section == "[python]" and stripped.startswith(key):
+            lines[index] = key + "true"
+            return "\n".join(lines) + "\n"
+    if section == "[python]":
+        return "\n".join([*lines, key + "true"]) + "\n"
+    return "\n".join([*lines, "", "[python]", key + "true"]) + "\n"
+
+
+def enable_krita_plugin(plugin: str) -> None:
+    path = kritarc_path()
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(with_python_plugin_enabled(text, plugin), encoding="utf-8")
+
+
+EDITOR_PLUGINS: dict[str, EditorPlugin] = {
+    "krita": EditorPlugin(
+        editor="krita",
+        folder="iic_remove_object",
+        companion_files=("iic_remove_object.desktop",),
+        executable=(),
+        default_destination=krita_pykrita_dir,
+        enable=enable_krita_plugin,
+    ),
+    "gimp": EditorPlugin(
+        editor="gimp",
+        folder="iic-remove-object",
+        companion_files=(),
+        # GIMP runs only an executable file named like its folder.
+        executable=("iic-remove-object.py",),
+        default_destination=gimp_plug_ins_dir,
+        enable=None,
+    ),
+}
+
+
+def plugins_source_dir() -> Path:
+    source = Path(__file__).resolve().parents[1] / "plugins"
+    if not source.is_dir():
+        raise PluginInstallError(
+            f"The editor plug-ins are not next to this installation ({source} is missing). "
+            "Run `iic-inpaint install-plugin` from a source checkout of IIC Inpaint."
+        )
+    return source
+
+
+def install_plugin(
+    editor: str,
+    dest: Path | None = None,
+    python_version: str | None = None,
+    platform_tag: str | None = None,
+) -> Path:
+    """Install `editor`'s plug-in into `dest` (default: the editor's user plug-in folder).
+
+    `python_version` ("3.13") and `platform_tag` ("manylinux_2_28_x86_64", "win_amd64",
+    "macosx_11_0_arm64") describe the editor's Python; left out, this Python's are used.
+    Returns the installed plug-in folder."""
+    if editor not in EDITOR_PLUGINS:
+        raise PluginInstallError(
+            f"Unknown editor {editor!r}: choose {' or '.join(EDITOR_PLUGINS)}."
+        )
+    plugin = EDITOR_PLUGINS[editor]
+    source = plugins_source_dir() / editor
+    destination = Path(dest) if dest is not None else plugin.default_destination()
+    installed = destination / plugin.folder
+    with tempfile.TemporaryDirectory(prefix="iic-wheels-") as wheel_dir:
+        wheels = download_wheels(Path(wheel_dir), python_version, platform_tag)
+        _copy_plugin(plugin, source, destination)
+        vendor_packages(installed / VENDOR_DIR_NAME, wheels)
+    if plugin.enable is not None:
+        plugin.enable(plugin.folder)
+    return installed
+
+
+def _copy_plugin(plugin: EditorPlugin, source: Path, destination: Path) -> None:
+    installed = destination / plugin.folder
+    if installed.exists():
+        shutil.rmtree(installed)
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source / plugin.folder, installed, ignore=_COPY_IGNORE)
+    for name in plugin.companion_files:
+        shutil.copy2(source / name, destination / name)
+    for name in plugin.executable:
+        program = installed / name
+        program.chmod(program.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def download_wheels(into: Path, python_version: str | None, platform_tag: str | None) -> list[Path]:
+    """pyzmq and msgpack wheels for the editor's Python, fetched by this Python's pip."""
+    command = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps"]
+    command += ["--dest", str(into), "--disable-pip-version-check", "--quiet"]
+    if python_version:
+        command += ["--python-version", python_version]
+    if platform_tag:
+        command += ["--platform", platform_tag]
+    completed = subprocess.run(
+        [*command, *VENDORED_REQUIREMENTS], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise PluginInstallError(
+            "pip could not download pyzmq and msgpack wheels for Python "
+            f"{python_version or _this_python()} on {platform_tag or 'this platform'}:\n"
+            f"{completed.stderr.strip()[-2000:]}\n"
+            "Check --python-version (the editor's Python, e.g. 3.10 for Krita's AppImage) and "
+            "--platform (e.g. manylinux_2_28_x86_64, win_amd64, macosx_11_0_arm64)."
+        )
+    return sorted(into.glob("*.whl"))
+
+
+def _this_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def vendor_packages(vendor: Path, wheels: list[Path]) -> None:
+    """`vendor/` holds exactly iic_client and the unzipped wheels."""
+    if vendor.exists():
+        shutil.rmtree(vendor)
+    vendor.mkdir(parents=True)
+    client_source = Path(iic_client.__file__).resolve().parent
+    shutil.copytree(client_source, vendor / "iic_client", ignore=_COPY_IGNORE)
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(vendor)
