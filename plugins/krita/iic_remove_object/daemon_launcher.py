@@ -1,0 +1,45 @@
+"""Starting `iic-inpaint serve` for the user when they told the plug-in where it is."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+class LaunchFailed(Exception):
+    """The configured program could not be started; the message says what to fix."""
+
+
+def launch_daemon(iic_inpaint_path: str) -> subprocess.Popen:
+    """Start `IIC_INPAINT serve` detached from Krita, so it outlives neither nor blocks it."""
+    program = Path(iic_inpaint_path).expanduser()
+    if not program.is_file():
+        raise LaunchFailed(
+            f"The iic-inpaint program set in the Remove object docker does not exist: {program}. "
+            "Set the full path of iic-inpaint there, or start `iic-inpaint serve` yourself."
+        )
+    try:
+        return subprocess.Popen(
+            [str(program), "serve"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_daemon_environment(),
+            **_detached(),
+        )
+    except OSError as error:
+        raise LaunchFailed(f"Could not start {program} serve: {error}.") from None
+
+
+def _daemon_environment() -> dict[str, str]:
+    # Krita's own Python settings must not leak into the daemon's interpreter.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def _detached() -> dict[str, object]:
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+        return {"creationflags": flags}
+    return {"start_new_session": True}

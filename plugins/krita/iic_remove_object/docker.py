@@ -1,0 +1,150 @@
+"""The "Remove object" docker: run/cancel with progress, avoid/use regions, options."""
+
+from __future__ import annotations
+
+from krita import DockWidget, Krita
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import plugin_settings
+from .document_access import PluginRefusal, clear_region, region_bounds, show_region, store_region
+from .extension import remove_object_in_active_document, shared_controller
+from .floating_message import show_message
+from .plugin_ids import DOCKER_TITLE
+
+PROGRESS_STEPS = 1000
+REGION_HINTS = {
+    "avoid": "Never copy texture from here",
+    "use": "Copy texture only from here",
+}
+
+
+class RegionRow(QWidget):
+    """Store / show / clear one region kind ("avoid" or "use") of the active document."""
+
+    def __init__(self, kind: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.state = QLabel(self)
+        self.state.setToolTip(REGION_HINTS[kind])
+        buttons = [
+            ("Set from selection", self._store),
+            ("Show", self._show),
+            ("Clear", self._clear),
+        ]
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel(f"{kind.capitalize()} region:", self))
+        layout.addWidget(self.state, 1)
+        for text, slot in buttons:
+            button = QPushButton(text, self)
+            button.clicked.connect(slot)
+            layout.addWidget(button)
+        self.refresh()
+
+    def refresh(self) -> None:
+        doc = Krita.instance().activeDocument()
+        bounds = region_bounds(doc, self.kind) if doc is not None else None
+        self.state.setText(
+            "not set"
+            if bounds is None
+            else f"{bounds.width}×{bounds.height} at {bounds.x},{bounds.y}"
+        )
+
+    def _store(self) -> None:
+        doc = Krita.instance().activeDocument()
+        if doc is None:
+            return
+        try:
+            store_region(doc, self.kind)
+        except PluginRefusal as refusal:
+            show_message(str(refusal))
+        self.refresh()
+
+    def _show(self) -> None:
+        doc = Krita.instance().activeDocument()
+        if doc is None or not show_region(doc, self.kind):
+            show_message(f"No {self.kind} region is set for this image.")
+
+    def _clear(self) -> None:
+        doc = Krita.instance().activeDocument()
+        if doc is not None:
+            clear_region(doc, self.kind)
+        self.refresh()
+
+
+class RemoveObjectDocker(DockWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle(DOCKER_TITLE)
+        controller = shared_controller()
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.addLayout(self._run_row(body))
+        self.status = QLabel("Select the object, then Remove object.", body)
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.regions = [RegionRow("avoid", body), RegionRow("use", body)]
+        for row in self.regions:
+            layout.addWidget(row)
+        self.confidence = QCheckBox("Add confidence map (hidden layer)", body)
+        self.confidence.setChecked(plugin_settings.want_confidence())
+        self.confidence.toggled.connect(plugin_settings.set_want_confidence)
+        layout.addWidget(self.confidence)
+        layout.addLayout(self._settings_grid(body))
+        layout.addStretch(1)
+        self.setWidget(body)
+        controller.busy_changed.connect(self._on_busy)
+        controller.progress_changed.connect(self._on_progress)
+        controller.message.connect(self.status.setText)
+        self._on_busy(controller.busy)
+
+    def _run_row(self, body: QWidget) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.run_button = QPushButton("Remove object", body)
+        self.run_button.clicked.connect(remove_object_in_active_document)
+        self.progress = QProgressBar(body)
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.cancel_button = QPushButton("Cancel", body)
+        self.cancel_button.clicked.connect(shared_controller().cancel)
+        for widget in (self.run_button, self.progress, self.cancel_button):
+            row.addWidget(widget)
+        return row
+
+    def _settings_grid(self, body: QWidget) -> QGridLayout:
+        grid = QGridLayout()
+        self.program = QLineEdit(plugin_settings.iic_inpaint_path(), body)
+        self.program.setPlaceholderText("e.g. /home/me/.local/bin/iic-inpaint")
+        self.program.setToolTip(
+            "When no daemon runs, the plug-in starts `iic-inpaint serve` from here."
+        )
+        self.program.editingFinished.connect(
+            lambda: plugin_settings.set_iic_inpaint_path(self.program.text())
+        )
+        grid.addWidget(QLabel("iic-inpaint program:", body), 0, 0)
+        grid.addWidget(self.program, 0, 1)
+        return grid
+
+    def _on_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.progress.setValue(0)
+        for row in self.regions:
+            row.refresh()
+
+    def _on_progress(self, text: str, fraction: float) -> None:
+        self.status.setText(text)
+        self.progress.setValue(round(fraction * PROGRESS_STEPS))
+
+    def canvasChanged(self, canvas: object) -> None:
+        for row in self.regions:
+            row.refresh()

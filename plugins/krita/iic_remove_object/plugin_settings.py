@@ -1,0 +1,32 @@
+"""The plug-in's settings, kept in Krita's own configuration (kritarc)."""
+
+from __future__ import annotations
+
+from krita import Krita
+
+SETTINGS_GROUP = "iic_remove_object"
+
+
+def _read(key: str, default: str) -> str:
+    return Krita.instance().readSetting(SETTINGS_GROUP, key, default)
+
+
+def _write(key: str, value: str) -> None:
+    Krita.instance().writeSetting(SETTINGS_GROUP, key, value)
+
+
+def iic_inpaint_path() -> str:
+    """Where `iic-inpaint` is, to start the daemon when none runs; "" = do not start it."""
+    return _read("iic_inpaint_path", "").strip()
+
+
+def set_iic_inpaint_path(path: str) -> None:
+    _write("iic_inpaint_path", path.strip())
+
+
+def want_confidence() -> bool:
+    return _read("want_confidence", "false") == "true"
+
+
+def set_want_confidence(enabled: bool) -> None:
+    _write("want_confidence", "true" if enabled else "false")
