@@ -12,9 +12,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# (sub-command module, one-line help) in the order `--help` lists them.
+# Sub-command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "iic_cli.remove_command",
+    "iic_cli.serve_command",
     "iic_cli.plugin_command",
 )
 

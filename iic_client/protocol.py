@@ -62,6 +62,7 @@ class ErrorCode:
     CANCELLED = "cancelled"
     OUT_OF_MEMORY = "out_of_memory"
     INTERNAL = "internal"  # an unexpected failure inside the daemon; the daemon keeps running
+    SHUTTING_DOWN = "shutting_down"  # the daemon stopped before the job finished
     # Raised by the client itself, never sent by the daemon.
     TIMEOUT = "timeout"
     NO_REPLY = "no_reply"

@@ -1,0 +1,405 @@
+"""The daemon's loop: one ROUTER socket, many editor sessions, one worker per device.
+
+Only this thread touches the socket. It authenticates and decodes each message, answers or queues
+it, relays the workers' events to the right client, sends heartbeats, and drops the jobs of
+clients that went away. Nothing a client sends can stop it: every failure becomes an `error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from backend.daemon_config import DaemonConfig
+from backend.device_worker import (
+    JobFailed,
+    JobFinished,
+    JobProgressed,
+    JobStarted,
+    RemovalJob,
+    WorkerEvent,
+)
+from backend.fair_queue import FairQueue, QueueFull
+from iic_client import protocol
+from iic_client.protocol import ErrorCode
+
+log = logging.getLogger(__name__)
+
+WAKE_ENDPOINT = "inproc://iic-worker-events"
+# A message up to this multiple of the limit still gets a "message_too_large" reply; ZeroMQ
+# cuts a larger one off at the transport (and drops that connection) before buffering it.
+TRANSPORT_SIZE_FACTOR = 2
+
+
+@dataclass
+class ClientState:
+    last_seen: float
+    jobs: set[str] = field(default_factory=set)
+
+
+class Daemon:
+    """Serves on `router` (already bound) until `stop` is set."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        secret: bytes,
+        router: zmq.Socket,
+        device: str,
+        model_version: str,
+        job_queue: FairQueue[RemovalJob],
+    ) -> None:
+        self._config = config
+        self._secret = secret
+        self._router = router
+        self._device = device
+        self._model_version = model_version
+        self._queue = job_queue
+        self._decode_limits = protocol.DecodeLimits(max_message_bytes=config.max_message_bytes)
+        self._clients: dict[bytes, ClientState] = {}
+        self._jobs: dict[tuple[bytes, str], RemovalJob] = {}
+        self._announced_positions: dict[tuple[bytes, str], int] = {}
+        self._events: queue.Queue[WorkerEvent] = queue.Queue()
+        self._wake = router.context.socket(zmq.PULL)
+        self._wake.bind(WAKE_ENDPOINT)
+        self._wake_push = threading.local()
+        self._handlers: dict[type, Callable[[bytes, str, Any], None]] = {
+            protocol.Hello: self._on_hello,
+            protocol.Submit: self._on_submit,
+            protocol.Cancel: self._on_cancel,
+            protocol.Status: self._on_status,
+            protocol.Ping: self._on_ping,
+        }
+
+    def post(self, event: WorkerEvent) -> None:
+        """Called from worker threads."""
+        self._events.put(event)
+        push = getattr(self._wake_push, "socket", None)
+        if push is None:
+            push = self._router.context.socket(zmq.PUSH)
+            push.setsockopt(zmq.LINGER, 0)
+            push.connect(WAKE_ENDPOINT)
+            self._wake_push.socket = push
+        push.send(b"", zmq.NOBLOCK)
+
+    def serve(self, stop: threading.Event) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._wake, zmq.POLLIN)
+        next_tick = time.monotonic()
+        while not stop.is_set():
+            timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000))
+            ready = dict(poller.poll(min(timeout_ms, 200)))
+            if self._router in ready:
+                self._receive_all()
+            if self._wake in ready:
+                while self._wake.poll(0):
+                    self._wake.recv()
+            self._relay_events()
+            if time.monotonic() >= next_tick:
+                self._tick()
+                next_tick = time.monotonic() + self._config.heartbeat_interval_s
+        self._shut_down()
+
+    # ---- incoming messages -----------------------------------------------------------------
+
+    def _receive_all(self) -> None:
+        while self._router.poll(0, zmq.POLLIN):
+            frames = self._router.recv_multipart(copy=True)
+            try:
+                self._handle(frames)
+            except Exception:
+                log.exception("unexpected failure handling a message")
+
+    def _handle(self, frames: list[bytes]) -> None:
+        client, payload = frames[0], frames[1:]
+        try:
+            envelope = protocol.decode(
+                self._secret, payload, protocol.CLIENT_KINDS, self._decode_limits
+            )
+        except protocol.Unauthenticated as reason:
+            log.warning("dropped an unauthenticated message from peer %s: %s", client.hex(), reason)
+            return
+        except protocol.ProtocolError as error:
+            log.info("refused a message from %s: %s (%s)", client.hex(), error.code, error)
+            self._touch(client)
+            self._send(client, protocol.Error(error.code, str(error), error.job, error.reply_to))
+            return
+        self._touch(client)
+        handler = self._handlers[type(envelope.message)]
+        try:
+            handler(client, envelope.message_id, envelope.message)
+        except Exception as error:
+            log.exception("failed to handle %s from %s", envelope.message.KIND, client.hex())
+            self._send(
+                client,
+                protocol.Error(
+                    ErrorCode.INTERNAL,
+                    f"The daemon could not handle this request ({type(error).__name__}). "
+                    "It is still running; try again.",
+                    getattr(envelope.message, "job", None),
+                    envelope.message_id,
+                ),
+            )
+
+    def _touch(self, client: bytes) -> None:
+        state = self._clients.setdefault(client, ClientState(last_seen=time.monotonic()))
+        state.last_seen = time.monotonic()
+
+    def _on_hello(self, client: bytes, message_id: str, hello: protocol.Hello) -> None:
+        common = set(hello.versions) & set(protocol.SUPPORTED_VERSIONS)
+        if not common:
+            self._send(
+                client,
+                protocol.Error(
+                    ErrorCode.UNSUPPORTED_VERSION,
+                    f"The plugin speaks protocol {hello.versions}, this daemon "
+                    f"{list(protocol.SUPPORTED_VERSIONS)}. Install matching releases.",
+                    reply_to=message_id,
+                ),
+            )
+            return
+        log.info("hello from %s (%s)", client.hex(), hello.client_name or "unnamed client")
+        self._send(
+            client,
+            protocol.Welcome(
+                version=max(common),
+                device=self._device,
+                model_version=self._model_version,
+                limits={
+                    "max_pixels": self._config.max_pixels,
+                    "max_message_bytes": self._config.max_message_bytes,
+                    "max_queue": self._config.max_queue,
+                    "max_iterations": protocol.MAX_ITERATIONS,
+                    "heartbeat_interval_s": self._config.heartbeat_interval_s,
+                },
+                daemon_pid=os.getpid(),
+                reply_to=message_id,
+            ),
+        )
+
+    def _on_submit(self, client: bytes, message_id: str, submit: protocol.Submit) -> None:
+        protocol.check_image_fields(
+            submit.width,
+            submit.height,
+            submit.channels,
+            submit.dtype,
+            len(submit.pixels),
+            {"hole": len(submit.hole), "avoid": _length(submit.avoid), "use": _length(submit.use)},
+            submit.iterations,
+            self._config.max_pixels,
+        )
+        job = RemovalJob(client, submit.job, submit)
+        if job.key in self._jobs:
+            raise protocol.ProtocolError(
+                ErrorCode.DUPLICATE_JOB, f"Job {submit.job} was already submitted."
+            )
+        try:
+            self._queue.put(client, submit.job, job)
+        except QueueFull:
+            self._send(
+                client,
+                protocol.Error(
+                    ErrorCode.BUSY,
+                    f"The daemon already has {self._config.max_queue} removals waiting. "
+                    "Wait for some to finish (or cancel one) and try again.",
+                    submit.job,
+                    message_id,
+                ),
+            )
+            return
+        self._jobs[job.key] = job
+        self._clients[client].jobs.add(submit.job)
+        position = self._queue.positions().get(job.key, 0)
+        self._announced_positions[job.key] = position
+        log.info(
+            "job %s from %s: %d×%d×%d %s, position %d",
+            submit.job,
+            client.hex(),
+            submit.width,
+            submit.height,
+            submit.channels,
+            submit.dtype,
+            position,
+        )
+        self._send(client, protocol.Accepted(submit.job, position))
+        self._announce_positions()
+
+    def _on_cancel(self, client: bytes, message_id: str, cancel: protocol.Cancel) -> None:
+        job = self._jobs.get((client, cancel.job))
+        if job is None:
+            self._send(
+                client,
+                protocol.Error(
+                    ErrorCode.UNKNOWN_JOB,
+                    f"Job {cancel.job} is not queued or running (it may have just finished).",
+                    cancel.job,
+                    message_id,
+                ),
+            )
+            return
+        was_waiting = self._queue.remove(client, cancel.job) is not None
+        job.cancelled.set()
+        self._forget(job)
+        log.info("job %s cancelled while %s", cancel.job, "waiting" if was_waiting else "running")
+        self._send(
+            client,
+            protocol.Error(
+                ErrorCode.CANCELLED, "The removal was cancelled.", cancel.job, message_id
+            ),
+        )
+        self._announce_positions()
+
+    def _on_status(self, client: bytes, message_id: str, status: protocol.Status) -> None:
+        running = sum(1 for job in self._jobs.values() if job.running)
+        self._send(
+            client,
+            protocol.StatusReply(
+                device=self._device,
+                queued=len(self._queue),
+                running=running,
+                clients=len(self._clients),
+                reply_to=message_id,
+            ),
+        )
+
+    def _on_ping(self, client: bytes, message_id: str, ping: protocol.Ping) -> None:
+        self._send(client, protocol.Heartbeat())
+
+    # ---- worker events ---------------------------------------------------------------------
+
+    def _relay_events(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            job = self._jobs.get(event.key)
+            if job is None:
+                continue  # cancelled, or its client went away: drop what it produced
+            client, job_id = event.key
+            if isinstance(event, JobStarted):
+                job.running = True
+                self._announced_positions.pop(event.key, None)
+                self._send(client, protocol.Progress(job_id, "prepare", 0.0, "Starting.", 0))
+                self._announce_positions()
+            elif isinstance(event, JobProgressed):
+                self._send(
+                    client,
+                    protocol.Progress(job_id, event.stage, event.fraction, event.message, 0),
+                )
+            elif isinstance(event, JobFinished):
+                self._forget(job)
+                log.info("job %s finished: %s", job_id, event.stats)
+                self._send(
+                    client,
+                    protocol.Result(
+                        job=job_id,
+                        width=job.submit.width,
+                        height=job.submit.height,
+                        channels=job.submit.channels,
+                        dtype=job.submit.dtype,
+                        pixels=event.pixels,
+                        confidence=event.confidence,
+                        stats=event.stats,
+                    ),
+                )
+            elif isinstance(event, JobFailed):
+                self._forget(job)
+                log.info("job %s failed: %s %s", job_id, event.code, event.message)
+                self._send(client, protocol.Error(event.code, event.message, job_id))
+
+    def _announce_positions(self) -> None:
+        """Tell every waiting job whose place in the queue changed where it now stands."""
+        for key, position in self._queue.positions().items():
+            if key in self._jobs and self._announced_positions.get(key) != position:
+                self._announced_positions[key] = position
+                self._send(
+                    key[0],
+                    protocol.Progress(
+                        key[1],
+                        "queued",
+                        0.0,
+                        f"Waiting in the queue (position {position}).",
+                        position,
+                    ),
+                )
+
+    # ---- heartbeats and vanished clients ---------------------------------------------------
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for client, state in list(self._clients.items()):
+            silent_s = now - state.last_seen
+            if state.jobs and silent_s > self._config.client_timeout_s:
+                self._drop_client(client, f"silent for {silent_s:.0f} s")
+            elif state.jobs:
+                self._send(client, protocol.Heartbeat())
+            elif silent_s > self._config.client_timeout_s:
+                del self._clients[client]
+
+    def _drop_client(self, client: bytes, reason: str) -> None:
+        state = self._clients.pop(client, None)
+        if state is None:
+            return
+        self._queue.remove_client(client)
+        for job_id in state.jobs:
+            job = self._jobs.pop((client, job_id), None)
+            if job is not None:
+                job.cancelled.set()
+            self._announced_positions.pop((client, job_id), None)
+        if state.jobs:
+            log.warning("client %s gone (%s): dropped jobs %s", client.hex(), reason, state.jobs)
+        self._announce_positions()
+
+    def _forget(self, job: RemovalJob) -> None:
+        self._jobs.pop(job.key, None)
+        self._announced_positions.pop(job.key, None)
+        state = self._clients.get(job.client)
+        if state is not None:
+            state.jobs.discard(job.job_id)
+
+    def _send(self, client: bytes, message: protocol.Message) -> None:
+        frames = [client, *protocol.encode(self._secret, message)]
+        try:
+            self._router.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as error:
+            # ROUTER_MANDATORY: EHOSTUNREACH once the peer disconnected, EAGAIN if it stopped
+            # reading; either way nobody will read this client's answers any more.
+            self._drop_client(client, f"cannot send ({error})")
+
+    def _shut_down(self) -> None:
+        self._queue.close()
+        for job in list(self._jobs.values()):
+            job.cancelled.set()
+            self._send(
+                job.client,
+                protocol.Error(
+                    ErrorCode.SHUTTING_DOWN,
+                    "The daemon was stopped before this removal finished. Start it again with "
+                    "`iic-inpaint serve` and retry.",
+                    job.job_id,
+                ),
+            )
+        self._jobs.clear()
+        self._wake.close(linger=0)
+
+
+def configure_router(router: zmq.Socket, config: DaemonConfig) -> int:
+    """Bind `router` to a random loopback port; returns the port."""
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    router.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_SIZE_FACTOR * config.max_message_bytes)
+    return router.bind_to_random_port("tcp://127.0.0.1")
+
+
+def _length(data: bytes | None) -> int | None:
+    return None if data is None else len(data)

@@ -1,0 +1,197 @@
+"""One thread per device: takes jobs from the fair queue and runs them through the engine.
+
+The worker never touches the socket. It reports what happened as `WorkerEvent`s that the daemon's
+loop turns into messages; every exception becomes a `JobFailed` with a stable code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Protocol
+
+from backend.fair_queue import FairQueue
+from backend.wire_arrays import confidence_to_wire, image_to_wire, inputs_from_submit
+from iic_client import protocol
+from iic_client.protocol import ErrorCode
+from iic_engine import InpaintingError, RemovalCancelled
+
+log = logging.getLogger(__name__)
+
+OUT_OF_MEMORY_FALLBACK_NOTE = "The GPU ran out of memory; this removal was finished on the CPU."
+
+
+class Engine(Protocol):
+    """What the worker needs of `iic_engine.Inpainter`."""
+
+    @property
+    def device(self) -> str: ...
+
+    def remove(self, image: Any, hole: Any, **options: Any) -> Any: ...
+
+
+@dataclass
+class RemovalJob:
+    """A job between `submit` and its answer; `cancelled` is shared with the worker."""
+
+    client: bytes
+    job_id: str
+    submit: protocol.Submit
+    submitted_at: float = field(default_factory=time.monotonic)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    running: bool = False
+
+    @property
+    def key(self) -> tuple[bytes, str]:
+        return (self.client, self.job_id)
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    key: tuple[bytes, str]
+
+
+@dataclass(frozen=True)
+class JobProgressed:
+    key: tuple[bytes, str]
+    stage: str
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    key: tuple[bytes, str]
+    pixels: bytes
+    confidence: bytes | None
+    stats: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    key: tuple[bytes, str]
+    code: str
+    message: str
+
+
+WorkerEvent = JobStarted | JobProgressed | JobFinished | JobFailed
+
+
+class DeviceWorker(threading.Thread):
+    """Runs jobs one at a time on `engine`; falls back to a CPU engine after an out-of-memory."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        queue: FairQueue[RemovalJob],
+        post: Callable[[WorkerEvent], None],
+        cpu_engine_factory: Callable[[], Engine],
+    ) -> None:
+        super().__init__(name=f"iic-worker-{engine.device}", daemon=True)
+        self._engine = engine
+        self._queue = queue
+        self._post = post
+        self._cpu_engine_factory = cpu_engine_factory
+        self._cpu_engine: Engine | None = None
+
+    def run(self) -> None:
+        while (taken := self._queue.take()) is not None:
+            job = taken[2]
+            if job.cancelled.is_set():
+                continue
+            self._post(JobStarted(job.key))
+            self._post(self._run_job(job))
+
+    def _run_job(self, job: RemovalJob) -> WorkerEvent:
+        try:
+            return self._remove(self._engine, job)
+        except RemovalCancelled:
+            return JobFailed(job.key, ErrorCode.CANCELLED, "The removal was cancelled.")
+        except InpaintingError as error:
+            if not _is_out_of_memory(error):
+                return JobFailed(job.key, error.code, str(error))
+            return self._retry_on_cpu(job, error)
+        except Exception as error:
+            if _is_out_of_memory(error):
+                return self._retry_on_cpu(job, error)
+            log.exception("job %s failed", job.job_id)
+            return JobFailed(
+                job.key,
+                ErrorCode.INTERNAL,
+                f"The removal failed inside the daemon ({type(error).__name__}: {error}). "
+                "The daemon is still running; try again, and if it keeps failing send the "
+                "daemon log to the developers.",
+            )
+
+    def _retry_on_cpu(self, job: RemovalJob, error: Exception) -> WorkerEvent:
+        if self._engine.device == "cpu":
+            return JobFailed(
+                job.key,
+                ErrorCode.OUT_OF_MEMORY,
+                "The computer ran out of memory for this removal. Close other programs, or "
+                "select a smaller area, and try again.",
+            )
+        log.warning("job %s ran out of memory on %s: %s", job.job_id, self._engine.device, error)
+        self._post(JobProgressed(job.key, "prepare", 0.0, OUT_OF_MEMORY_FALLBACK_NOTE))
+        try:
+            if self._cpu_engine is None:
+                self._cpu_engine = self._cpu_engine_factory()
+            finished = self._remove(self._cpu_engine, job)
+        except RemovalCancelled:
+            return JobFailed(job.key, ErrorCode.CANCELLED, "The removal was cancelled.")
+        except InpaintingError as cpu_error:
+            return JobFailed(job.key, cpu_error.code, str(cpu_error))
+        except Exception as cpu_error:
+            log.exception("job %s failed on the CPU fallback", job.job_id)
+            return JobFailed(
+                job.key,
+                ErrorCode.OUT_OF_MEMORY,
+                f"The GPU ran out of memory and the CPU fallback failed too ({cpu_error}). "
+                "Select a smaller area and try again.",
+            )
+        stats = {**finished.stats, "note": OUT_OF_MEMORY_FALLBACK_NOTE, "retried_on_cpu": True}
+        return JobFinished(job.key, finished.pixels, finished.confidence, stats)
+
+    def _remove(self, engine: Engine, job: RemovalJob) -> JobFinished:
+        inputs = inputs_from_submit(job.submit)
+        started = time.monotonic()
+        result = engine.remove(
+            inputs.image,
+            inputs.hole,
+            avoid=inputs.avoid,
+            use=inputs.use,
+            iterations=job.submit.iterations,
+            on_progress=lambda progress: self._post(
+                JobProgressed(job.key, progress.stage, progress.fraction, progress.message)
+            ),
+            should_cancel=job.cancelled.is_set,
+        )
+        stats = _plain_stats(result.stats)
+        stats["queue_wait_s"] = round(started - job.submitted_at, 3)
+        stats["run_s"] = round(time.monotonic() - started, 3)
+        return JobFinished(
+            job.key,
+            image_to_wire(result.image, job.submit.dtype),
+            confidence_to_wire(result.confidence) if job.submit.want_confidence else None,
+            stats,
+        )
+
+
+def _plain_stats(stats: Any) -> dict[str, Any]:
+    """The engine's `RemovalStats` as msgpack-safe values (tuples become lists)."""
+    values = asdict(stats) if is_dataclass(stats) and not isinstance(stats, type) else {}
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in values.items()
+        if isinstance(value, (str, int, float, bool, tuple)) or value is None
+    }
+
+
+def _is_out_of_memory(error: Exception) -> bool:
+    # torch.cuda.OutOfMemoryError (and MPS's RuntimeError) without importing torch here.
+    if getattr(error, "code", None) == ErrorCode.OUT_OF_MEMORY:
+        return True
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()

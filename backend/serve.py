@@ -1,0 +1,105 @@
+"""`iic-inpaint serve` / `python -m backend`: start the daemon and run it until stopped.
+
+Order matters: take the single-instance lock (a second daemon stops here), load the model, bind
+loopback, and only then write the connection file, so a client never finds a daemon that is not
+ready to answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+
+import zmq
+
+from backend.daemon import Daemon, configure_router
+from backend.daemon_config import DaemonConfig
+from backend.daemon_log import configure_logging
+from backend.device_worker import DeviceWorker, RemovalJob
+from backend.fair_queue import FairQueue
+from backend.single_instance import AlreadyRunning, DaemonLock
+from iic_client import protocol
+from iic_client.connection_file import ConnectionInfo, read_connection_file, write_connection_file
+
+log = logging.getLogger(__name__)
+
+EXIT_ALREADY_RUNNING = 3
+# How long a running job may take to notice shutdown before the process exits anyway.
+WORKER_STOP_TIMEOUT_S = 10.0
+
+
+def serve(config: DaemonConfig) -> int:
+    log_path = configure_logging(config.log_dir)
+    lock = DaemonLock(config.connection_file)
+    try:
+        lock.acquire()
+    except AlreadyRunning as error:
+        print(error, file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    try:
+        return _serve_locked(config, lock, str(log_path))
+    finally:
+        lock.release()
+
+
+def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
+    from iic_engine import EngineLimits, Inpainter
+
+    stale = lock.stale_connection_info()
+    if stale is not None:
+        log.warning("replacing the stale connection file of process %d", stale.pid)
+    limits = EngineLimits(**config.engine_limits)
+    engine = Inpainter(config.weights, config.device, limits)
+    log.info("model %s loaded on %s; log file %s", engine.model_version, engine.device, log_path)
+
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = configure_router(router, config)
+    secret = secrets.token_bytes(protocol.SECRET_BYTES)
+    job_queue: FairQueue[RemovalJob] = FairQueue(config.max_queue)
+    daemon = Daemon(config, secret, router, engine.device, engine.model_version, job_queue)
+    worker = DeviceWorker(
+        engine, job_queue, daemon.post, lambda: Inpainter(config.weights, "cpu", limits)
+    )
+    info = ConnectionInfo(
+        endpoint=f"tcp://127.0.0.1:{port}",
+        secret=secret.hex(),
+        protocol=protocol.PROTOCOL_VERSION,
+        signature_scheme=protocol.SIGNATURE_SCHEME,
+        pid=os.getpid(),
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    worker.start()
+    write_connection_file(config.connection_file, info)
+    log.info("serving on %s; connection file %s", info.endpoint, config.connection_file)
+    try:
+        daemon.serve(stop)
+    finally:
+        _remove_if_ours(config, info)
+        worker.join(WORKER_STOP_TIMEOUT_S)
+        context.destroy(linger=0)
+        log.info("stopped")
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), request_stop)
+
+
+def _remove_if_ours(config: DaemonConfig, info: ConnectionInfo) -> None:
+    try:
+        if read_connection_file(config.connection_file) == info:
+            config.connection_file.unlink()
+    except (OSError, ValueError):
+        log.warning("could not remove %s", config.connection_file)
