@@ -1,0 +1,182 @@
+"""Runs inside Krita (kritarunner) for tests/test_krita_plugin.py; not collected by pytest.
+
+    kritarunner -s iic_krita_driver -f kritarunner_main SPEC.json
+
+For each scenario of SPEC it opens or builds a document, makes the selection, runs the
+installed plug-in's own controller (what the "Remove object" action calls) inside a Qt
+event loop until it is idle again, and writes what happened: the layer stack, the user
+message, the request the plug-in sent to the daemon, and the raw bytes of the source layer
+before/after and of the new layers. The test on the host checks all of it.
+kritarunner exits 0 whatever happens, hence os._exit(3) on a crash of the driver itself.
+"""
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import iic_remove_object
+import numpy as np
+from iic_remove_object.document_access import store_region
+from iic_remove_object.remove_object import RemoveObjectController
+from krita import Krita, Selection
+from PyQt5.QtCore import QByteArray, QEventLoop, QTimer
+
+SCENARIO_TIMEOUT_MS = 180_000
+
+
+class SubmitSpy:
+    """Records what the plug-in hands to the real client; the request still goes out."""
+
+    def __init__(self):
+        self.requests = []
+        try:
+            from iic_client import DaemonClient
+        except ImportError:
+            return  # the missing-packages scenario: the plug-in never gets this far
+        original = DaemonClient.submit
+        spy = self
+
+        def submit(client, request):
+            spy.requests.append(request)
+            return original(client, request)
+
+        DaemonClient.submit = submit
+
+
+def krita_samples(rgba8, model, depth):
+    """The test image (H,W,4 uint8 RGBA) as Krita stores it in `model`/`depth`."""
+    if model == "GRAYA":
+        pixels = rgba8[..., [0, 3]]
+    elif model == "CMYKA":
+        pixels = np.concatenate(
+            [255 - rgba8[..., :3], np.zeros_like(rgba8[..., :1]), rgba8[..., 3:]], -1
+        )
+    elif depth in ("U8", "U16"):
+        pixels = rgba8[..., [2, 1, 0, 3]]  # Krita's BGRA
+    else:
+        pixels = rgba8
+    if depth == "U8":
+        return pixels.astype(np.uint8)
+    if depth == "U16":
+        return pixels.astype(np.uint16) * 257
+    return (pixels.astype(np.float32) / 255.0).astype(np.float16 if depth == "F16" else np.float32)
+
+
+def build_document(scenario, rgba8):
+    app = Krita.instance()
+    app.setBatchmode(True)
+    height, width = rgba8.shape[:2]
+    if scenario.get("open_png"):
+        doc = app.openDocument(scenario["open_png"])
+    else:
+        doc = app.createDocument(
+            width, height, scenario["name"], scenario["model"], scenario["depth"], "", 72.0
+        )
+    doc.setBatchmode(True)
+    source = [n for n in doc.topLevelNodes() if n.type() == "paintlayer"][0]
+    if not scenario.get("open_png"):
+        samples = krita_samples(rgba8, scenario["model"], scenario["depth"])
+        source.setPixelData(QByteArray(samples.tobytes()), 0, 0, width, height)
+    if scenario.get("layer_above"):
+        top = doc.createNode("Layer above", "paintlayer")
+        doc.rootNode().addChildNode(top, source)
+    doc.waitForDone()
+    return doc, source
+
+
+def select(doc, rect):
+    selection = Selection()
+    selection.select(*rect, 255)
+    doc.setSelection(selection)
+    doc.waitForDone()
+
+
+def run_controller(controller, doc, node, want_confidence):
+    controller.start(doc, node, want_confidence)
+    if controller.busy:
+        loop = QEventLoop()
+        controller.busy_changed.connect(lambda busy: busy or loop.quit())
+        QTimer.singleShot(SCENARIO_TIMEOUT_MS, loop.quit)
+        loop.exec_()
+    doc.waitForDone()
+
+
+def layer_bytes(doc, node):
+    return bytes(node.pixelData(0, 0, doc.width(), doc.height()))
+
+
+def run_scenario(scenario, rgba8, out_dir, spy):
+    doc, source = build_document(scenario, rgba8)
+    if scenario.get("avoid_rect"):
+        select(doc, scenario["avoid_rect"])
+        store_region(doc, "avoid")
+    if scenario.get("rect"):
+        select(doc, scenario["rect"])
+    before = layer_bytes(doc, source)
+    controller = RemoveObjectController(connection_file=scenario.get("connection_file"))
+    spy.requests.clear()
+    run_controller(controller, doc, source, scenario.get("want_confidence", False))
+    prefix = out_dir / scenario["name"]
+    (prefix.with_suffix(".source_before")).write_bytes(before)
+    (prefix.with_suffix(".source_after")).write_bytes(layer_bytes(doc, source))
+    layers = []
+    for node in doc.topLevelNodes():
+        layers.append(
+            {
+                "name": node.name(),
+                "type": node.type(),
+                "visible": node.visible(),
+                "model": node.colorModel(),
+                "depth": node.colorDepth(),
+            }
+        )
+        if node.name().startswith("Object removed"):
+            (
+                out_dir / f"{scenario['name']}.{node.name().replace(' ', '_').replace(':', '')}"
+            ).write_bytes(layer_bytes(doc, node))
+    report = {
+        "message": controller.last_message,
+        "layers": layers,
+        "busy_after": controller.busy,
+        "size": [doc.width(), doc.height()],
+        "requests": [describe(r) for r in spy.requests],
+    }
+    if spy.requests and spy.requests[0].avoid is not None:
+        (prefix.with_suffix(".avoid_sent")).write_bytes(spy.requests[0].avoid)
+    doc.setModified(False)
+    doc.close()
+    return report
+
+
+def describe(request):
+    return {
+        "width": request.width,
+        "height": request.height,
+        "channels": request.channels,
+        "dtype": request.dtype,
+        "pixels": len(request.pixels),
+        "hole_selected": sum(1 for b in request.hole if b),
+        "avoid": request.avoid is not None,
+        "use": request.use is not None,
+        "want_confidence": request.want_confidence,
+    }
+
+
+def kritarunner_main(args):
+    spec = json.loads(Path(args[0]).read_text())
+    out_dir = Path(spec["out_dir"])
+    rgba8 = np.load(spec["image_npy"])
+    reports = {"plugin_file": iic_remove_object.__file__, "python": sys.version.split()[0]}
+    try:
+        spy = SubmitSpy()
+        for scenario in spec["scenarios"]:
+            reports[scenario["name"]] = run_scenario(scenario, rgba8, out_dir, spy)
+    except Exception:
+        reports["crash"] = traceback.format_exc()
+    (out_dir / "report.json").write_text(json.dumps(reports, indent=1))
+    sys.stdout.flush()
+    if "crash" in reports:
+        print(reports["crash"], file=sys.stderr, flush=True)
+        os._exit(3)

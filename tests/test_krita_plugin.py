@@ -1,0 +1,418 @@
+"""The Krita plug-in in real Krita 5.2 (the trixie root of ../shared/editors), against a real daemon.
+
+One session: the plug-in is installed with `install_plugin` into a test HOME (vendored
+iic_client + pyzmq/msgpack wheels for the root's Python: the root has no system pyzmq or
+msgpack on purpose), a real daemon runs on loopback, and `kritarunner` drives the installed
+plug-in's own controller through every scenario in one process (tests/krita_driver). The
+tests then check the bytes Krita wrote against the source and against `iic-inpaint remove`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.editors
+
+REPO = Path(__file__).resolve().parents[1]
+EDITORS_DIR = Path(os.environ.get("IIC_EDITORS_DIR", REPO.parent / "shared" / "editors"))
+EDITORS_ROOT = Path(os.environ.get("EDITORS_ROOT", "/opt/editors-trixie"))
+IN_EDITORS = EDITORS_DIR / "in-editors.sh"
+PLUGIN = "iic_remove_object"
+RESULT_LAYER = "Object removed"
+CONFIDENCE_LAYER = "Object removed: confidence"
+# Inside the root: where the test HOME, the work dir and the driver are bound.
+ROOT_HOME, ROOT_WORK, ROOT_DRIVER = "/w/home", "/w", "/t"
+ROOT_CONNECTION_DIR = "/run/user/0/iic-inpaint"  # the client's default in the root
+PYKRITA = f"{ROOT_HOME}/.local/share/krita/pykrita"
+KRITA_TIMEOUT_S = 300
+DAEMON_START_TIMEOUT_S = 120
+
+# The test image: 96x64 so that the plug-in's crop (selection plus context) is the whole
+# image and the CLI, which gets the whole image, sees exactly what the daemon sees.
+WIDTH, HEIGHT = 96, 64
+OBJECT = (30, 20, 24, 16)  # x, y, w, h of the selection
+AVOID = (0, 0, 40, 64)
+
+
+def _skip_reason() -> str | None:
+    if not (EDITORS_ROOT / "usr/bin/kritarunner").exists():
+        return (
+            f"no editors root at {EDITORS_ROOT}: build it with "
+            "`sudo shared/editors/setup-trixie-editors.sh` (see shared/editors/README.md)"
+        )
+    if not IN_EDITORS.exists():
+        return f"{IN_EDITORS} is missing (set IIC_EDITORS_DIR)"
+    if os.geteuid() != 0:
+        return "in-editors.sh needs root (chroot and namespaces)"
+    return None
+
+
+if _skip_reason() is not None:
+    pytest.skip(_skip_reason(), allow_module_level=True)
+
+
+def _rect_mask(rect: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = rect
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    mask[y : y + h, x : x + w] = True
+    return mask
+
+
+def _test_image() -> np.ndarray:
+    """RGBA uint8 with structure everywhere, so a fill that copies the wrong place shows."""
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    rgb = [(x * 7 + y * 3) % 256, (y * 11) % 256, ((x // 8 + y // 8) % 2) * 200 + 30]
+    return np.stack([*rgb, np.full_like(x, 255)], -1).astype(np.uint8)
+
+
+def in_editors(
+    binds: dict[Path, str], env: dict[str, str], command: list[str], log: Path
+) -> subprocess.CompletedProcess:
+    args = [str(IN_EDITORS)]
+    for host, inside in binds.items():
+        args += ["-b", f"{host}:{inside}"]
+    for name, value in env.items():
+        args += ["-e", f"{name}={value}"]
+    with log.open("w") as output:
+        return subprocess.run(
+            [*args, *command], stdout=output, stderr=subprocess.STDOUT, timeout=KRITA_TIMEOUT_S
+        )
+
+
+def _root_python_version() -> str:
+    found = subprocess.run(
+        [str(IN_EDITORS), "python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return found.stdout.strip()
+
+
+def _root_platform_tag() -> str:
+    # Debian trixie has glibc 2.41: any manylinux_2_28 wheel (and older, pip expands) runs.
+    return f"manylinux_2_28_{platform.machine()}"
+
+
+@dataclass(frozen=True)
+class Daemon:
+    process: subprocess.Popen
+    connection_file: Path
+    root_connection_dir: Path  # what the root sees as ROOT_CONNECTION_DIR
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    base = tmp_path_factory.mktemp("daemon")
+    connection_file = base / "iic-inpaint" / "daemon.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend", "--device", "cpu"]
+        + ["--connection-file", str(connection_file), "--log-dir", str(base / "log")],
+        cwd=REPO,
+        stdout=(base / "daemon.out").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
+        while not connection_file.exists():
+            assert process.poll() is None, (base / "daemon.out").read_text()
+            assert time.monotonic() < deadline, "the daemon did not start"
+            time.sleep(0.2)
+        yield Daemon(process, connection_file, _root_connection_dir(connection_file, base))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _root_connection_dir(connection_file: Path, base: Path) -> Path:
+    """The daemon's connection file as a process in the root must see it.
+
+    in-editors.sh runs Krita in its own PID namespace, where the daemon's PID does not exist
+    and the client would call the daemon stopped; PID 1 there is the namespace's init, alive
+    for the whole run. Everything else (endpoint, secret) is the daemon's own."""
+    info = json.loads(connection_file.read_text())
+    info["pid"] = 1
+    directory = base / "root-connection"
+    directory.mkdir(mode=0o700)
+    target = directory / "daemon.json"
+    target.write_text(json.dumps(info))
+    target.chmod(0o600)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def krita_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A HOME with the plug-in installed by the installer (what `install-plugin krita` does)."""
+    home = tmp_path_factory.mktemp("krita-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    subprocess.run(
+        [sys.executable, "-m", "iic_cli.main", "install-plugin", "krita"]
+        + ["--python-version", _root_python_version(), "--platform", _root_platform_tag()],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    return home
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("krita-inputs")
+    image = _test_image()
+    np.save(work / "image.npy", image)
+    Image.fromarray(image).save(work / "image.png")
+    Image.fromarray(_rect_mask(OBJECT).astype(np.uint8) * 255).save(work / "object.png")
+    Image.fromarray(_rect_mask(AVOID).astype(np.uint8) * 255).save(work / "avoid.png")
+    return work
+
+
+@dataclass(frozen=True)
+class KritaRun:
+    out: Path
+    report: dict
+
+    def scenario(self, name: str) -> dict:
+        assert "crash" not in self.report, self.report["crash"]
+        return self.report[name]
+
+    def layer(self, name: str, layer: str, dtype: type, channels: int) -> np.ndarray:
+        data = (self.out / f"{name}.{layer.replace(' ', '_').replace(':', '')}").read_bytes()
+        return np.frombuffer(data, dtype).reshape(HEIGHT, WIDTH, channels)
+
+    def source(self, name: str, when: str) -> bytes:
+        return (self.out / f"{name}.source_{when}").read_bytes()
+
+
+def run_driver(
+    home: Path, inputs: Path, scenarios: list[dict], work: Path, connection_dir: Path | None
+) -> KritaRun:
+    out = work / "out"
+    out.mkdir(parents=True)
+    spec = {"out_dir": f"{ROOT_WORK}/out", "image_npy": "/in/image.npy", "scenarios": scenarios}
+    (work / "spec.json").write_text(json.dumps(spec))
+    binds = {
+        work: ROOT_WORK,
+        home: ROOT_HOME,
+        inputs: "/in",
+        REPO / "tests/krita_driver": ROOT_DRIVER,
+    }
+    if connection_dir is not None:
+        binds[connection_dir] = ROOT_CONNECTION_DIR
+    env = {
+        "HOME": ROOT_HOME,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": f"{ROOT_DRIVER}:{PYKRITA}",
+    }
+    command = [
+        "kritarunner",
+        "-s",
+        "iic_krita_driver",
+        "-f",
+        "kritarunner_main",
+        f"{ROOT_WORK}/spec.json",
+    ]
+    completed = in_editors(binds, env, command, work / "kritarunner.log")
+    log = (work / "kritarunner.log").read_text(errors="replace")
+    assert completed.returncode == 0, log[-3000:]
+    assert (out / "report.json").exists(), log[-3000:]
+    return KritaRun(out, json.loads((out / "report.json").read_text()))
+
+
+def _scenario(name: str, **fields: object) -> dict:
+    return {"name": name, "rect": list(OBJECT), **fields}
+
+
+@pytest.fixture(scope="session")
+def with_daemon(
+    krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
+) -> KritaRun:
+    scenarios = [
+        _scenario("u8", open_png="/in/image.png", layer_above=True),
+        _scenario("u16", model="RGBA", depth="U16", want_confidence=True),
+        _scenario("f32", model="RGBA", depth="F32"),
+        _scenario("f16", model="RGBA", depth="F16"),
+        _scenario("grey", model="GRAYA", depth="U8"),
+        _scenario("avoid", open_png="/in/image.png", avoid_rect=list(AVOID)),
+    ]
+    work = tmp_path_factory.mktemp("krita-with-daemon")
+    return run_driver(krita_home, inputs, scenarios, work, daemon.root_connection_dir)
+
+
+@pytest.fixture(scope="session")
+def without_daemon(
+    krita_home: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> KritaRun:
+    scenarios = [
+        _scenario("no_daemon", open_png="/in/image.png"),
+        _scenario("cmyk", model="CMYKA", depth="U8"),
+        _scenario("lab", model="LABA", depth="U16"),
+        {"name": "no_selection", "model": "RGBA", "depth": "U8"},
+    ]
+    work = tmp_path_factory.mktemp("krita-without-daemon")
+    return run_driver(krita_home, inputs, scenarios, work, connection_dir=None)
+
+
+def _cli_remove(inputs: Path, out: Path, *extra: str) -> np.ndarray:
+    command = [sys.executable, "-m", "iic_cli.main", "remove", str(inputs / "image.png")]
+    command += [str(inputs / "object.png"), str(out), "--device", "cpu", *extra]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    return np.asarray(Image.open(out).convert("RGBA"))
+
+
+@pytest.fixture(scope="session")
+def cli_result(inputs: Path) -> np.ndarray:
+    return _cli_remove(inputs, inputs / "cli.png")
+
+
+@pytest.fixture(scope="session")
+def cli_result_avoiding(inputs: Path) -> np.ndarray:
+    return _cli_remove(inputs, inputs / "cli-avoid.png", "--avoid", str(inputs / "avoid.png"))
+
+
+def _layer_names(scenario: dict) -> list[str]:
+    return [layer["name"] for layer in scenario["layers"]]
+
+
+def _rgba_u8(run: KritaRun, name: str) -> np.ndarray:
+    return run.layer(name, RESULT_LAYER, np.uint8, 4)[..., [2, 1, 0, 3]]  # Krita's BGRA
+
+
+# ---- installation -----------------------------------------------------------------------
+
+
+def test_installer_vendors_the_client_and_wheels_and_enables_the_plugin(krita_home: Path) -> None:
+    pykrita = krita_home / ".local/share/krita/pykrita"
+    vendor = pykrita / PLUGIN / "vendor"
+    assert (pykrita / f"{PLUGIN}.desktop").is_file()
+    assert (pykrita / PLUGIN / "__init__.py").is_file()
+    for package in ("iic_client", "zmq", "msgpack"):
+        assert (vendor / package / "__init__.py").is_file(), package
+    assert f"enable_{PLUGIN}=true" in (krita_home / ".config/kritarc").read_text()
+
+
+def test_the_plugin_runs_from_its_install_with_the_root_python(with_daemon: KritaRun) -> None:
+    assert with_daemon.report["plugin_file"] == f"{PYKRITA}/{PLUGIN}/__init__.py"
+
+
+# ---- a removal --------------------------------------------------------------------------
+
+
+def test_result_layer_is_added_directly_above_the_source(with_daemon: KritaRun) -> None:
+    u8 = with_daemon.scenario("u8")
+    assert u8["message"].startswith("Object removed")
+    paint_layers = [n for n in _layer_names(u8) if n != "Selection Mask"]
+    assert paint_layers == ["Background", RESULT_LAYER, "Layer above"]
+
+
+@pytest.mark.parametrize("name", ["u8", "u16", "f32", "f16", "grey", "avoid"])
+def test_source_pixels_stay_byte_identical(with_daemon: KritaRun, name: str) -> None:
+    with_daemon.scenario(name)
+    assert with_daemon.source(name, "after") == with_daemon.source(name, "before")
+
+
+def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
+    with_daemon: KritaRun, cli_result: np.ndarray
+) -> None:
+    layer = _rgba_u8(with_daemon, "u8")
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result[hole, :3])
+    assert (layer[hole, 3] == 255).all()
+    assert not layer[~hole].any()
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "full_scale"),
+    [("u16", np.uint16, 65535.0), ("f32", np.float32, 1.0), ("f16", np.float16, 1.0)],
+)
+def test_deeper_documents_keep_their_depth_and_match_the_cli(
+    with_daemon: KritaRun, cli_result: np.ndarray, name: str, dtype: type, full_scale: float
+) -> None:
+    scenario = with_daemon.scenario(name)
+    result = next(layer for layer in scenario["layers"] if layer["name"] == RESULT_LAYER)
+    assert result["depth"] == name.upper()
+    layer = with_daemon.layer(name, RESULT_LAYER, dtype, 4).astype(np.float64)
+    if dtype == np.uint16:
+        layer = layer[..., [2, 1, 0, 3]]
+    hole = _rect_mask(OBJECT)
+    in_u8_levels = layer[hole, :3] / full_scale * 255.0
+    # Within rounding of the 8-bit CLI output (F16 adds its own 11-bit mantissa).
+    np.testing.assert_allclose(
+        in_u8_levels, cli_result[hole, :3], atol=0.51 if name != "f16" else 1.0
+    )
+    assert not layer[~hole].any()
+
+
+def test_greyscale_documents_get_a_greyscale_fill(with_daemon: KritaRun) -> None:
+    scenario = with_daemon.scenario("grey")
+    assert scenario["requests"][0]["channels"] == 2
+    layer = with_daemon.layer("grey", RESULT_LAYER, np.uint8, 2)
+    hole = _rect_mask(OBJECT)
+    assert (layer[hole, 1] == 255).all() and not layer[~hole].any()
+
+
+def test_confidence_map_is_a_hidden_layer_above_the_result(with_daemon: KritaRun) -> None:
+    scenario = with_daemon.scenario("u16")
+    assert scenario["requests"][0]["want_confidence"]
+    names = _layer_names(scenario)
+    assert names.index(CONFIDENCE_LAYER) == names.index(RESULT_LAYER) + 1
+    confidence = next(layer for layer in scenario["layers"] if layer["name"] == CONFIDENCE_LAYER)
+    assert not confidence["visible"]
+    pixels = with_daemon.layer("u16", CONFIDENCE_LAYER, np.uint16, 4)
+    hole = _rect_mask(OBJECT)
+    assert (pixels[hole, 3] == 65535).all() and not pixels[~hole].any()
+
+
+def test_avoid_region_is_kept_with_the_document_sent_and_honoured(
+    with_daemon: KritaRun, cli_result_avoiding: np.ndarray
+) -> None:
+    scenario = with_daemon.scenario("avoid")
+    assert "Remove object regions" in _layer_names(scenario)
+    assert scenario["requests"][0]["avoid"]
+    sent = np.frombuffer((with_daemon.out / "avoid.avoid_sent").read_bytes(), np.uint8)
+    np.testing.assert_array_equal(sent.reshape(HEIGHT, WIDTH) == 255, _rect_mask(AVOID))
+    layer = _rgba_u8(with_daemon, "avoid")
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result_avoiding[hole, :3])
+
+
+# ---- refusals ---------------------------------------------------------------------------
+
+
+def _assert_nothing_added(run: KritaRun, name: str) -> dict:
+    scenario = run.scenario(name)
+    assert not any(n.startswith(RESULT_LAYER) for n in _layer_names(scenario)), scenario
+    assert run.source(name, "after") == run.source(name, "before")
+    assert not scenario["busy_after"]
+    return scenario
+
+
+def test_without_a_daemon_the_user_is_told_how_to_start_it(without_daemon: KritaRun) -> None:
+    scenario = _assert_nothing_added(without_daemon, "no_daemon")
+    assert "iic-inpaint serve" in scenario["message"]
+    assert not scenario["requests"]
+
+
+@pytest.mark.parametrize(("name", "model"), [("cmyk", "CMYKA"), ("lab", "LABA")])
+def test_other_colour_models_are_refused_with_advice(
+    without_daemon: KritaRun, name: str, model: str
+) -> None:
+    scenario = _assert_nothing_added(without_daemon, name)
+    assert model in scenario["message"] and "Convert a copy" in scenario["message"]
+
+
+def test_nothing_selected_is_refused(without_daemon: KritaRun) -> None:
+    scenario = _assert_nothing_added(without_daemon, "no_selection")
+    assert "select the object" in scenario["message"]
