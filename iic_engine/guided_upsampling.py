@@ -1,0 +1,140 @@
+"""The guided-upsampling cascade (§3.3): climb from the generator's working size to the
+crop's native size in ×2 stages, each borrowing high-resolution patches of the known region.
+
+Hole pixels inside partially valid patches are not reached by patch replacement; the paper
+takes them "as holes and run[s] the iterative inpainting model one more time". Between
+stages they take the upsampled previous stage; after the last stage the iterative model
+re-fills them on small tiles around them (they form a band a few pixels wide along the
+hole's border, so tiles keep that pass cheap at any resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from iic_engine.confidence_feedback import GenerateFn, iterative_inpaint
+from iic_engine.networks.guided_upsampler import GuidedUpsampler
+
+REFINE_TILE = (
+    128  # generator input for the band pass: a multiple of 8, ample context for a thin band
+)
+REFINE_TILE_MARGIN = 16  # pixels at a tile's edge are context only; the next tile fills them
+REFINE_BATCH = 8
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """Level 0 is the generator's working size, level `stages` the padded native crop.
+
+    images (1,3,h,w) in [-1,1]; holes (1,1,h,w) in {0,1}; allowed (1,1,h,w) bool or None.
+    """
+
+    images: list[torch.Tensor]
+    holes: list[torch.Tensor]
+    allowed: list[torch.Tensor | None]
+
+
+def build_pyramid(
+    image: torch.Tensor, hole: torch.Tensor, allowed: torch.Tensor | None, stages: int
+) -> Pyramid:
+    """Exact ×2 levels: area-average pixels; a pixel is a hole if any pixel under it is,
+    and may be borrowed from only if every pixel under it may."""
+    images, holes, allowed_levels = [], [], []
+    for level in range(stages + 1):
+        factor = 1 << (stages - level)
+        if factor == 1:
+            images.append(image)
+            holes.append(hole)
+            allowed_levels.append(allowed)
+            continue
+        images.append(F.avg_pool2d(image, factor))
+        holes.append(F.max_pool2d(hole, factor))
+        allowed_levels.append(
+            None if allowed is None else ~F.max_pool2d((~allowed).float(), factor).bool()
+        )
+    return Pyramid(images, holes, allowed_levels)
+
+
+def upsample_cascade(
+    upsampler: GuidedUpsampler,
+    generate: GenerateFn,
+    lr_result: torch.Tensor,
+    pyramid: Pyramid,
+    iterations: int,
+    max_sources: int,
+    after_stage: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """lr_result (1,3,h,w): completed image at level 0 → completed image at the top level."""
+    current = lr_result
+    stages = len(pyramid.images) - 1
+    for level in range(1, stages + 1):
+        image, hole = pyramid.images[level], pyramid.holes[level]
+        output = upsampler(
+            current, image * (1 - hole), hole, pyramid.allowed[level], max_sources=max_sources
+        )
+        upsampled = image * (1 - hole) + output.image * hole
+        unreplaced = output.unreplaced_hole
+        if level < stages:
+            previous = F.interpolate(
+                current, scale_factor=2.0, mode="bilinear", align_corners=False
+            )
+            current = upsampled * (1 - unreplaced) + previous * unreplaced
+        else:
+            current = refine_unreplaced(generate, upsampled, unreplaced, iterations)
+        if after_stage is not None:
+            after_stage(level)
+    return current
+
+
+def refine_unreplaced(
+    generate: GenerateFn, image: torch.Tensor, hole: torch.Tensor, iterations: int
+) -> torch.Tensor:
+    """Re-fill `hole` pixels of `image` (1,3,H,W) with Algorithm 1 on tiles around them."""
+    if not bool(hole.any()):
+        return image
+    result = image.clone()
+    height, width = image.shape[-2:]
+    tile_h, tile_w = min(REFINE_TILE, height), min(REFINE_TILE, width)
+    tiles = [
+        (top, left)
+        for top in _tile_starts(height, tile_h)
+        for left in _tile_starts(width, tile_w)
+        if bool(hole[..., top : top + tile_h, left : left + tile_w].any())
+    ]
+    for start in range(0, len(tiles), REFINE_BATCH):
+        batch = tiles[start : start + REFINE_BATCH]
+        pixels = torch.cat([result[..., t : t + tile_h, s : s + tile_w] for t, s in batch])
+        holes = torch.cat([hole[..., t : t + tile_h, s : s + tile_w] for t, s in batch])
+        filled = iterative_inpaint(generate, pixels * (1 - holes), holes, iterations).completed
+        for index, (top, left) in enumerate(batch):
+            window = result[..., top : top + tile_h, left : left + tile_w]
+            window_hole = holes[index : index + 1] * _core(
+                top, left, tile_h, tile_w, height, width, hole
+            )
+            window.copy_(filled[index : index + 1] * window_hole + window * (1 - window_hole))
+    return result
+
+
+def _tile_starts(size: int, tile: int) -> list[int]:
+    step = max(1, tile - 2 * REFINE_TILE_MARGIN)
+    starts = list(range(0, max(1, size - tile + 1), step))
+    if starts[-1] != size - tile:
+        starts.append(size - tile)
+    return starts
+
+
+def _core(
+    top: int, left: int, tile_h: int, tile_w: int, height: int, width: int, like: torch.Tensor
+) -> torch.Tensor:
+    """1 on the tile's core (its edge margin excluded unless the edge is the image's)."""
+    core = torch.zeros((1, 1, tile_h, tile_w), dtype=like.dtype, device=like.device)
+    y0 = 0 if top == 0 else REFINE_TILE_MARGIN
+    x0 = 0 if left == 0 else REFINE_TILE_MARGIN
+    y1 = tile_h if top + tile_h >= height else tile_h - REFINE_TILE_MARGIN
+    x1 = tile_w if left + tile_w >= width else tile_w - REFINE_TILE_MARGIN
+    core[..., y0:y1, x0:x1] = 1
+    return core

@@ -1,0 +1,299 @@
+"""The engine's one public entry point: `Inpainter.remove`, used by the daemon and the CLI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iic_engine.confidence_feedback import iterative_inpaint
+from iic_engine.device import autocast_for, select_device
+from iic_engine.errors import InpaintingError, RemovalCancelled
+from iic_engine.guided_upsampling import build_pyramid, upsample_cascade
+from iic_engine.hole_region import (
+    WorkRegion,
+    pad_to,
+    paste_fill,
+    plan_work_region,
+)
+from iic_engine.pixel_formats import (
+    PixelLayout,
+    check_finite,
+    describe_layout,
+    from_working,
+    mask_alpha,
+    to_working,
+)
+from iic_engine.removal import (
+    DEFAULT_ITERATIONS,
+    CancelCheck,
+    EngineLimits,
+    Progress,
+    ProgressCallback,
+    RemovalResult,
+    RemovalStats,
+)
+from iic_engine.weights import load_weights
+
+# Candidate valid patches per hole patch search: keeps the guided upsampler's cost bounded
+# (with top-k) on 50-megapixel photos while leaving thousands of texture sources.
+MAX_SOURCE_PATCHES = 16_384
+
+
+class Inpainter:
+    """Loads the model once; `remove` may be called many times (not concurrently)."""
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        limits: EngineLimits | None = None,
+    ) -> None:
+        self.limits = limits or EngineLimits()
+        self._device = select_device(device)
+        model = load_weights(Path(weights) if weights is not None else None)
+        self.model_version = model.metadata.model_version
+        self.generator = model.generator.to(self._device)
+        self.upsampler = model.upsampler.to(self._device)
+
+    @property
+    def device(self) -> str:
+        return self._device.type
+
+    def remove(
+        self,
+        image: np.ndarray,
+        hole: np.ndarray,
+        *,
+        avoid: np.ndarray | None = None,
+        use: np.ndarray | None = None,
+        iterations: int = DEFAULT_ITERATIONS,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> RemovalResult:
+        """Fill `hole` (alpha: any value > 0 is filled, soft edges blend) from the rest.
+
+        image: (H,W) or (H,W,C), C ∈ {1,2,3,4}; uint8/uint16/float16/float32.
+        avoid: patches touching it are never borrowed; use: borrow only from it.
+        Pixels where hole == 0 are returned bit-identical.
+        """
+        started = time.perf_counter()
+        layout = describe_layout(image)
+        shape = (image.shape[0], image.shape[1])
+        self._check_request(shape, iterations)
+        hole_alpha = mask_alpha(hole, shape, "hole")
+        avoid_region = None if avoid is None else mask_alpha(avoid, shape, "avoid") > 0
+        use_region = None if use is None else mask_alpha(use, shape, "use") > 0
+        reporter = _StageReporter(on_progress, should_cancel)
+        reporter.report("prepare", 0.0, "Preparing the selection")
+        fill_region = hole_alpha > 0
+        if not fill_region.any():
+            return self._unchanged(image, started, "The selection is empty: nothing to remove.")
+        region = self._plan(fill_region, avoid_region, use_region)
+        crop = region.crop(image)
+        check_finite(crop)
+        rgb, alpha = to_working(crop, layout)
+        crop_fill = region.crop(fill_region)
+        allowed = _allowed_sources(region, crop_fill, avoid_region, use_region)
+        filled_rgb, confidence = self._fill(rgb, crop_fill, allowed, region, iterations, reporter)
+        fill = _blend(rgb, alpha, filled_rgb, region.crop(hole_alpha), crop_fill, layout, crop)
+        result = paste_fill(image, region, fill, region.crop(hole_alpha))
+        confidence_map = np.ones(shape, dtype=np.float32)
+        region.crop(confidence_map)[crop_fill] = confidence[crop_fill]
+        reporter.report("done", 1.0, "Done")
+        stats = RemovalStats(
+            crop_box=(region.x0, region.y0, region.x1 - region.x0, region.y1 - region.y0),
+            working_size=(region.working_size[1], region.working_size[0]),
+            upsampling_stages=region.stages,
+            iterations=iterations,
+            hole_pixels=int(fill_region.sum()),
+            seconds=time.perf_counter() - started,
+            device=self.device,
+        )
+        return RemovalResult(image=result, confidence=confidence_map, stats=stats)
+
+    def _check_request(self, shape: tuple[int, int], iterations: int) -> None:
+        pixels = shape[0] * shape[1]
+        if pixels > self.limits.max_image_pixels:
+            raise InpaintingError(
+                "too_large",
+                f"The image has {pixels / 1e6:.0f} megapixels; the limit is "
+                f"{self.limits.max_image_pixels / 1e6:.0f}. Crop or downscale it, or raise the "
+                "daemon's pixel limit.",
+            )
+        if not 1 <= iterations <= self.limits.max_iterations:
+            raise InpaintingError(
+                "bad_iterations",
+                f"Iterations must be between 1 and {self.limits.max_iterations} (4 is the default).",
+            )
+
+    def _plan(
+        self,
+        fill_region: np.ndarray,
+        avoid_region: np.ndarray | None,
+        use_region: np.ndarray | None,
+    ) -> WorkRegion:
+        if fill_region.all():
+            raise InpaintingError(
+                "no_context",
+                "The selection covers the whole layer: there is nothing left to borrow texture "
+                "from. Select only the object.",
+            )
+        planned = fill_region if use_region is None else (fill_region | use_region)
+        max_side = self.limits.max_working_side
+        region = plan_work_region(planned, max_side)
+        if (avoid_region is not None or use_region is not None) and region.stages == 0:
+            # Avoid/use act on the guided upsampler's valid patch set (§3.3, Fig. 8): make
+            # sure at least one upsampling stage runs so they always take effect.
+            region = plan_work_region(planned, min(max_side, _half_side(region)))
+        if (
+            use_region is not None
+            and not (region.crop(use_region) & ~region.crop(fill_region)).any()
+        ):
+            raise InpaintingError(
+                "empty_use",
+                "The 'use' region lies entirely inside the selection: mark a region outside the "
+                "object to borrow texture from, or clear the 'use' region.",
+            )
+        return region
+
+    def _fill(
+        self,
+        rgb: np.ndarray,
+        hole: np.ndarray,
+        allowed: np.ndarray | None,
+        region: WorkRegion,
+        iterations: int,
+        reporter: _StageReporter,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """rgb (h,w,3) [0,1], hole (h,w) bool → filled rgb (h,w,3), confidence (h,w)."""
+        device = self._device
+        image = torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None].to(device) * 2 - 1
+        hole_t = torch.from_numpy(pad_to(region, hole, "constant")).to(device)[None, None].float()
+        allowed_t = (
+            None
+            if allowed is None
+            else torch.from_numpy(pad_to(region, allowed, "constant")).to(device)[None, None]
+        )
+        total = iterations + region.stages
+        with torch.inference_mode(), autocast_for(device):
+            pyramid = build_pyramid(image, hole_t, allowed_t, region.stages)
+            z1 = pyramid.images[0] * (1 - pyramid.holes[0])
+
+            def after_iteration(t: int) -> None:
+                reporter.report("iteration", t / total, f"Iteration {t} of {iterations}")
+
+            trace = iterative_inpaint(
+                self._generate, z1, pyramid.holes[0], iterations, after_iteration
+            )
+
+            def after_stage(level: int) -> None:
+                size = pyramid.images[level].shape[-1]
+                reporter.report(
+                    "upsampling",
+                    (iterations + level) / total,
+                    f"Upsampling stage {level} of {region.stages} ({size} px wide)",
+                )
+
+            completed = upsample_cascade(
+                self.upsampler,
+                self._generate,
+                trace.completed,
+                pyramid,
+                iterations,
+                MAX_SOURCE_PATCHES,
+                after_stage,
+            )
+            confidence = F.interpolate(
+                trace.fill_confidence.float(), size=completed.shape[-2:], mode="bilinear"
+            )
+        height, width = region.size
+        filled = ((completed.float()[0, :, :height, :width] + 1) / 2).clamp(0, 1)
+        return (
+            filled.permute(1, 2, 0).cpu().numpy(),
+            confidence[0, 0, :height, :width].clamp(0, 1).cpu().numpy(),
+        )
+
+    def _generate(self, z: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.generator(z, hole)
+        return output.image, output.confidence
+
+    def _unchanged(self, image: np.ndarray, started: float, note: str) -> RemovalResult:
+        height, width = image.shape[:2]
+        stats = RemovalStats(
+            crop_box=(0, 0, 0, 0),
+            working_size=(0, 0),
+            upsampling_stages=0,
+            iterations=0,
+            hole_pixels=0,
+            seconds=time.perf_counter() - started,
+            device=self.device,
+            note=note,
+        )
+        return RemovalResult(image.copy(), np.ones((height, width), np.float32), stats)
+
+
+class _StageReporter:
+    def __init__(self, on_progress: ProgressCallback | None, should_cancel: CancelCheck | None):
+        self.on_progress = on_progress
+        self.should_cancel = should_cancel
+
+    def report(self, stage: str, fraction: float, message: str) -> None:
+        if self.should_cancel is not None and stage != "done" and self.should_cancel():
+            raise RemovalCancelled()
+        if self.on_progress is not None:
+            self.on_progress(Progress(stage=stage, fraction=min(1.0, fraction), message=message))
+
+
+def _half_side(region: WorkRegion) -> int:
+    height, width = region.size
+    return max(8, (max(height, width) // 2) // 8 * 8)
+
+
+def _allowed_sources(
+    region: WorkRegion,
+    crop_fill: np.ndarray,
+    avoid_region: np.ndarray | None,
+    use_region: np.ndarray | None,
+) -> np.ndarray | None:
+    if avoid_region is None and use_region is None:
+        return None
+    allowed = np.ones(crop_fill.shape, dtype=bool)
+    if avoid_region is not None:
+        allowed &= ~region.crop(avoid_region)
+    if use_region is not None:
+        allowed &= region.crop(use_region)
+    if not (allowed & ~crop_fill).any():
+        raise InpaintingError(
+            "no_context",
+            "The 'avoid' region covers everything around the selection: there is nothing left "
+            "to borrow texture from. Make the avoid region smaller.",
+        )
+    return allowed
+
+
+def _blend(
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    filled_rgb: np.ndarray,
+    hole_alpha: np.ndarray,
+    fill_region: np.ndarray,
+    layout: PixelLayout,
+    crop: np.ndarray,
+) -> np.ndarray:
+    """Crop-shaped array in the caller's dtype: hole pixels blended by the selection's alpha."""
+    weight = hole_alpha[fill_region][:, None]
+    blended = weight * filled_rgb[fill_region] + (1 - weight) * rgb[fill_region]
+    filled_alpha = None
+    if alpha is not None:
+        # A filled pixel is as opaque as the known pixels it replaces would suggest: the
+        # mean opacity of the crop's known pixels.
+        known = alpha[~fill_region]
+        opacity = float(known.mean()) if known.size else 1.0
+        filled_alpha = weight[:, 0] * opacity + (1 - weight[:, 0]) * alpha[fill_region]
+    out = crop.copy().reshape(*fill_region.shape, layout.channels)
+    out[fill_region] = from_working(blended, filled_alpha, layout)
+    return out.reshape(crop.shape)

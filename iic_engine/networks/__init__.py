@@ -1,0 +1,1 @@
+"""Network modules: one module per concept of the paper's Fig. 3."""

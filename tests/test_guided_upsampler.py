@@ -1,0 +1,88 @@
+"""The guided upsampling network's valid patch set V, and the user's avoid/use regions
+(§3.3, Fig. 8): the fill may borrow only from V."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from iic_engine.networks.guided_upsampler import GuidedUpsampler
+
+LR = 64
+HR = 2 * LR
+
+
+def _scene(seed: int = 0):
+    """A hole in the middle-left; region A (far right) holds the texture the LR result
+    predicts inside the hole — the best match — and region B (bottom-left) another one."""
+    torch.manual_seed(seed)
+    stripes = (torch.arange(HR) // 4 % 2).float().view(1, 1, 1, HR).expand(1, 3, HR, HR) * 2 - 1
+    hr = torch.rand(1, 3, HR, HR) * 0.2 - 0.6
+    region_a = (slice(None), slice(None), slice(8, 56), slice(96, 128))
+    region_b = (slice(None), slice(None), slice(96, 128), slice(0, 48))
+    hr[region_a] = stripes[region_a]
+    hole = torch.zeros(1, 1, HR, HR)
+    hole[..., 16:48, 16:48] = 1
+    lr_result = torch.nn.functional.avg_pool2d(hr, 2)
+    lr_result[..., 8:24, 8:24] = torch.nn.functional.avg_pool2d(stripes, 2)[..., 8:24, 8:24]
+    mask_a = torch.zeros(1, 1, HR, HR, dtype=torch.bool)
+    mask_a[..., 8:56, 96:128] = True
+    mask_b = torch.zeros(1, 1, HR, HR, dtype=torch.bool)
+    mask_b[..., 96:128, 0:48] = True
+    return lr_result, hr, hole, mask_a, mask_b
+
+
+def _fill(upsampler, lr_result, hr, hole, allowed):
+    with torch.no_grad():
+        output = upsampler(lr_result, hr * (1 - hole), hole, allowed)
+    return output.image[..., 16:48, 16:48]
+
+
+@pytest.fixture(scope="module")
+def upsampler() -> GuidedUpsampler:
+    torch.manual_seed(1)
+    return GuidedUpsampler().eval()
+
+
+def _perturbed(hr, mask):
+    changed = hr.clone()
+    changed[mask.expand_as(hr)] = -changed[mask.expand_as(hr)]
+    return changed
+
+
+def test_best_match_region_feeds_the_fill_without_avoid(upsampler) -> None:
+    lr_result, hr, hole, mask_a, _ = _scene()
+    before = _fill(upsampler, lr_result, hr, hole, None)
+    after = _fill(upsampler, lr_result, _perturbed(hr, mask_a), hole, None)
+    assert (before - after).abs().max() > 1e-3
+
+
+def test_avoid_region_no_longer_feeds_the_fill(upsampler) -> None:
+    lr_result, hr, hole, mask_a, _ = _scene()
+    allowed = ~mask_a
+    before = _fill(upsampler, lr_result, hr, hole, allowed)
+    after = _fill(upsampler, lr_result, _perturbed(hr, mask_a), hole, allowed)
+    assert torch.equal(before, after)
+
+
+def test_use_region_is_the_only_source(upsampler) -> None:
+    lr_result, hr, hole, mask_a, mask_b = _scene()
+    before = _fill(upsampler, lr_result, hr, hole, mask_b)
+    # Everything outside B (A included, the best match) may change: the fill must not.
+    outside_b = ~mask_b
+    outside_b[..., 8:56, 8:56] = False  # the hole's own neighbourhood is context, not source
+    after = _fill(upsampler, lr_result, _perturbed(hr, outside_b), hole, mask_b)
+    assert torch.equal(before, after)
+    changed_b = _fill(upsampler, lr_result, _perturbed(hr, mask_b), hole, mask_b)
+    assert (before - changed_b).abs().max() > 1e-3
+
+
+def test_partially_valid_patches_are_reported_unreplaced(upsampler) -> None:
+    lr_result, hr, hole, _, _ = _scene()
+    hole[..., 16:47, 16:47] = 0
+    hole[..., 18:45, 18:45] = 1  # edges not on the 8-px patch grid
+    with torch.no_grad():
+        output = upsampler(lr_result, hr * (1 - hole), hole)
+    unreplaced = output.unreplaced_hole[0, 0]
+    assert bool(unreplaced[18, 18]) and not bool(unreplaced[30, 30])
+    assert torch.equal(unreplaced.bool() & ~hole[0, 0].bool(), torch.zeros_like(unreplaced.bool()))
