@@ -19,7 +19,6 @@ def _scene(seed: int = 0):
     stripes = (torch.arange(HR) // 4 % 2).float().view(1, 1, 1, HR).expand(1, 3, HR, HR) * 2 - 1
     hr = torch.rand(1, 3, HR, HR) * 0.2 - 0.6
     region_a = (slice(None), slice(None), slice(8, 56), slice(96, 128))
-    region_b = (slice(None), slice(None), slice(96, 128), slice(0, 48))
     hr[region_a] = stripes[region_a]
     hole = torch.zeros(1, 1, HR, HR)
     hole[..., 16:48, 16:48] = 1
