@@ -67,6 +67,8 @@ class Daemon:
         self._clients: dict[bytes, ClientState] = {}
         self._jobs: dict[tuple[bytes, str], RemovalJob] = {}
         self._announced_positions: dict[tuple[bytes, str], int] = {}
+        self._busy: set[tuple[bytes, str]] = set()  # started and not yet ended by the worker
+        self._finished = 0
         self._events: queue.Queue[WorkerEvent] = queue.Queue()
         self._wake = router.context.socket(zmq.PULL)
         self._wake.bind(WAKE_ENDPOINT)
@@ -259,14 +261,14 @@ class Daemon:
         self._announce_positions()
 
     def _on_status(self, client: bytes, message_id: str, status: protocol.Status) -> None:
-        running = sum(1 for job in self._jobs.values() if job.running)
         self._send(
             client,
             protocol.StatusReply(
                 device=self._device,
                 queued=len(self._queue),
-                running=running,
+                running=len(self._busy),
                 clients=len(self._clients),
+                finished=self._finished,
                 reply_to=message_id,
             ),
         )
@@ -282,40 +284,49 @@ class Daemon:
                 event = self._events.get_nowait()
             except queue.Empty:
                 return
+            self._track_worker(event)
             job = self._jobs.get(event.key)
-            if job is None:
-                continue  # cancelled, or its client went away: drop what it produced
-            client, job_id = event.key
-            if isinstance(event, JobStarted):
-                job.running = True
-                self._announced_positions.pop(event.key, None)
-                self._send(client, protocol.Progress(job_id, "prepare", 0.0, "Starting.", 0))
-                self._announce_positions()
-            elif isinstance(event, JobProgressed):
-                self._send(
-                    client,
-                    protocol.Progress(job_id, event.stage, event.fraction, event.message, 0),
-                )
-            elif isinstance(event, JobFinished):
-                self._forget(job)
-                log.info("job %s finished: %s", job_id, event.stats)
-                self._send(
-                    client,
-                    protocol.Result(
-                        job=job_id,
-                        width=job.submit.width,
-                        height=job.submit.height,
-                        channels=job.submit.channels,
-                        dtype=job.submit.dtype,
-                        pixels=event.pixels,
-                        confidence=event.confidence,
-                        stats=event.stats,
-                    ),
-                )
-            elif isinstance(event, JobFailed):
-                self._forget(job)
-                log.info("job %s failed: %s %s", job_id, event.code, event.message)
-                self._send(client, protocol.Error(event.code, event.message, job_id))
+            if job is not None:  # else cancelled, or its client went away: drop what it made
+                self._relay(job, event)
+
+    def _track_worker(self, event: WorkerEvent) -> None:
+        """The worker is busy from a job's start to its end, even once the job was cancelled."""
+        if isinstance(event, JobStarted):
+            self._busy.add(event.key)
+        elif isinstance(event, (JobFinished, JobFailed)):
+            self._busy.discard(event.key)
+            self._finished += isinstance(event, JobFinished)
+
+    def _relay(self, job: RemovalJob, event: WorkerEvent) -> None:
+        client, job_id = event.key
+        if isinstance(event, JobStarted):
+            self._announced_positions.pop(event.key, None)
+            self._send(client, protocol.Progress(job_id, "prepare", 0.0, "Starting.", 0))
+            self._announce_positions()
+        elif isinstance(event, JobProgressed):
+            self._send(
+                client, protocol.Progress(job_id, event.stage, event.fraction, event.message, 0)
+            )
+        elif isinstance(event, JobFinished):
+            self._forget(job)
+            log.info("job %s finished: %s", job_id, event.stats)
+            self._send(
+                client,
+                protocol.Result(
+                    job=job_id,
+                    width=job.submit.width,
+                    height=job.submit.height,
+                    channels=job.submit.channels,
+                    dtype=job.submit.dtype,
+                    pixels=event.pixels,
+                    confidence=event.confidence,
+                    stats=event.stats,
+                ),
+            )
+        elif isinstance(event, JobFailed):
+            self._forget(job)
+            log.info("job %s failed: %s %s", job_id, event.code, event.message)
+            self._send(client, protocol.Error(event.code, event.message, job_id))
 
     def _announce_positions(self) -> None:
         """Tell every waiting job whose place in the queue changed where it now stands."""

@@ -42,7 +42,6 @@ class RemovalJob:
     submit: protocol.Submit
     submitted_at: float = field(default_factory=time.monotonic)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    running: bool = False
 
     @property
     def key(self) -> tuple[bytes, str]:

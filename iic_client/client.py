@@ -158,13 +158,14 @@ class DaemonClient:
         }
 
     def status(self) -> dict[str, Any]:
-        """How busy the daemon is: device, queued and running jobs, connected clients."""
+        """How busy the daemon is: device, queued and running jobs, clients, finished jobs."""
         reply = self._request(protocol.Status())
         return {
             "device": reply.device,
             "queued": reply.queued,
             "running": reply.running,
             "clients": reply.clients,
+            "finished": reply.finished,
         }
 
     def submit(self, request: RemovalRequest) -> Job:

@@ -210,8 +210,9 @@ class StatusReply:
     KIND: ClassVar[str] = "status_reply"
     device: str
     queued: int
-    running: int
+    running: int  # jobs the worker is busy with (a cancelled one until the engine stops)
     clients: int
+    finished: int  # jobs finished with a result since the daemon started
     reply_to: str = ""
 
 

@@ -1,0 +1,124 @@
+"""A real daemon in a subprocess on loopback, and small test images, for tests/test_daemon_*.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from iic_client import RemovalRequest
+from iic_client.connection_file import read_connection_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The shipped weights with a 64-pixel working side: a 128×128 job takes ~0.2 s on one core.
+FAST_ENGINE_LIMITS = {"max_working_side": 64}
+START_TIMEOUT_S = 90.0
+
+
+@dataclass
+class DaemonProcess:
+    process: subprocess.Popen[bytes]
+    connection_file: Path
+    log_dir: Path
+    output: Path
+
+    def log_text(self) -> str:
+        return (self.log_dir / "daemon.log").read_text(encoding="utf-8")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def daemon_command(connection_file: Path, log_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "backend",
+        "--device",
+        "cpu",
+        "--connection-file",
+        str(connection_file),
+        "--log-dir",
+        str(log_dir),
+        "--engine-limits",
+        json.dumps(FAST_ENGINE_LIMITS),
+        *extra,
+    ]
+
+
+def daemon_environment() -> dict[str, str]:
+    # One torch thread: the CI machine has two cores shared with other work.
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def start_daemon(directory: Path, *extra: str, command: list[str] | None = None) -> DaemonProcess:
+    """Start a daemon and wait until its connection file names it."""
+    connection_file = directory / "runtime" / "daemon.json"
+    log_dir = directory / "log"
+    output = directory / f"daemon-output-{time.monotonic_ns()}.txt"
+    with output.open("wb") as stream:
+        process = subprocess.Popen(
+            command or daemon_command(connection_file, log_dir, *extra),
+            cwd=REPO_ROOT,
+            env=daemon_environment(),
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+        )
+    daemon = DaemonProcess(process, connection_file, log_dir, output)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daemon exited early:\n{output.read_text()}")
+        try:
+            if read_connection_file(connection_file).pid == process.pid:
+                return daemon
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.1)
+    daemon.stop()
+    raise RuntimeError(f"daemon did not start:\n{output.read_text()}")
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    image: np.ndarray  # (H,W,3) uint8
+    hole: np.ndarray  # (H,W) uint8, 255 inside the hole
+
+    def request(self, iterations: int = 4, want_confidence: bool = False) -> RemovalRequest:
+        height, width = self.hole.shape
+        return RemovalRequest(
+            width=width,
+            height=height,
+            channels=3,
+            dtype="uint8",
+            pixels=self.image.tobytes(),
+            hole=self.hole.tobytes(),
+            iterations=iterations,
+            want_confidence=want_confidence,
+        )
+
+
+def sample_image(seed: int, side: int = 64) -> SampleImage:
+    """A random-texture image with a square hole whose place depends on `seed`."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    hole = np.zeros((side, side), np.uint8)
+    top, left = rng.integers(side // 8, side // 2, size=2)
+    hole[top : top + side // 4, left : left + side // 4] = 255
+    return SampleImage(image, hole)
+
+
+def result_image(pixels: bytes, like: np.ndarray) -> np.ndarray:
+    return np.frombuffer(pixels, dtype=like.dtype).reshape(like.shape)

@@ -1,0 +1,252 @@
+"""The wire format, the fair queue and the connection file, without a daemon process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.fair_queue import FairQueue, QueueFull
+from iic_client import protocol
+from iic_client.connection_file import (
+    ConnectionInfo,
+    read_connection_file,
+    user_runtime_dir,
+    write_connection_file,
+)
+from iic_client.protocol import ErrorCode
+
+SECRET = bytes(range(32))
+SMALL_LIMITS = protocol.DecodeLimits(max_message_bytes=1 << 16)
+
+
+def signed(body: bytes) -> list[bytes]:
+    return [protocol.sign(SECRET, body), body]
+
+
+def submit_map(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "v": 1,
+        "kind": "submit",
+        "id": "m1",
+        "job": "j1",
+        "width": 2,
+        "height": 2,
+        "channels": 3,
+        "dtype": "uint8",
+        "pixels": bytes(12),
+        "hole": bytes([0, 255, 0, 0]),
+    }
+    fields.update(overrides)
+    return fields
+
+
+def test_every_kind_survives_encode_and_decode() -> None:
+    messages = [
+        protocol.Hello([1], "krita"),
+        protocol.Submit("j", 2, 1, 1, "uint8", b"ab", b"\x00\xff", None, b"\x01\x00", 3, True),
+        protocol.Cancel("j"),
+        protocol.Status(),
+        protocol.Ping(),
+    ]
+    for message in messages:
+        decoded = protocol.decode(SECRET, protocol.encode(SECRET, message), protocol.CLIENT_KINDS)
+        assert decoded.message == message
+
+
+def test_progress_fraction_sent_as_int_reads_as_float() -> None:
+    frames = protocol.encode(SECRET, protocol.Progress("j", "iteration", 1, "Iteration 4 of 4", 0))
+    assert protocol.decode(SECRET, frames, protocol.DAEMON_KINDS).message.fraction == 1.0
+
+
+@pytest.mark.parametrize("secret", [b"", b"wrong" * 8, SECRET[:-1] + b"\x00"])
+def test_wrong_or_missing_secret_is_unauthenticated(secret: bytes) -> None:
+    frames = protocol.encode(secret, protocol.Status())
+    with pytest.raises(protocol.Unauthenticated):
+        protocol.decode(SECRET, frames, protocol.CLIENT_KINDS)
+
+
+def test_unsigned_single_frame_is_unauthenticated() -> None:
+    body = msgpack.packb(submit_map())
+    with pytest.raises(protocol.Unauthenticated):
+        protocol.decode(SECRET, [body], protocol.CLIENT_KINDS)
+
+
+def test_size_is_checked_before_unpacking() -> None:
+    oversized = b"\xc1" * (SMALL_LIMITS.max_message_bytes + 1)  # 0xc1 is never valid msgpack
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.decode(SECRET, signed(oversized), protocol.CLIENT_KINDS, SMALL_LIMITS)
+    assert raised.value.code == ErrorCode.MESSAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"width": "2"}, ErrorCode.BAD_FIELD),
+        ({"width": True}, ErrorCode.BAD_FIELD),
+        ({"hole": None}, ErrorCode.BAD_FIELD),
+        ({"pixels": "text, not bytes"}, ErrorCode.BAD_FIELD),
+        ({"kind": "format_disk"}, ErrorCode.UNKNOWN_KIND),
+        ({"v": 99}, ErrorCode.UNSUPPORTED_VERSION),
+        ({"id": 7}, ErrorCode.BAD_FIELD),
+    ],
+)
+def test_ill_typed_fields_get_stable_codes(overrides: dict[str, object], code: str) -> None:
+    body = msgpack.packb(submit_map(**overrides), use_bin_type=True)
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS)
+    assert raised.value.code == code
+    assert raised.value.job == "j1"
+
+
+def test_missing_field_is_named() -> None:
+    fields = submit_map()
+    del fields["hole"]
+    with pytest.raises(protocol.ProtocolError, match="'hole'"):
+        protocol.decode(SECRET, signed(msgpack.packb(fields)), protocol.CLIENT_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"pixels_bytes": 11}, ErrorCode.SIZE_MISMATCH),
+        ({"mask_bytes": {"hole": 3}}, ErrorCode.SIZE_MISMATCH),
+        ({"dtype": "int64"}, ErrorCode.BAD_DTYPE),
+        ({"channels": 5, "pixels_bytes": 20}, ErrorCode.BAD_FIELD),
+        ({"width": 2000, "height": 2000, "pixels_bytes": 12_000_000}, ErrorCode.TOO_MANY_PIXELS),
+        ({"iterations": 0}, ErrorCode.BAD_FIELD),
+    ],
+)
+def test_image_fields_must_agree(change: dict[str, object], code: str) -> None:
+    fields: dict[str, object] = {
+        "width": 2,
+        "height": 2,
+        "channels": 3,
+        "dtype": "uint8",
+        "pixels_bytes": 12,
+        "mask_bytes": {"hole": 4, "avoid": None},
+        "iterations": 4,
+        "max_pixels": 1_000_000,
+    }
+    fields.update(change)
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.check_image_fields(**fields)  # type: ignore[arg-type]
+    assert raised.value.code == code
+
+
+# ---- fuzzing the decoder: every input is a message, a ProtocolError or Unauthenticated ------
+
+
+def decodes_or_refuses(frames: list[bytes]) -> None:
+    with contextlib.suppress(protocol.ProtocolError, protocol.Unauthenticated):
+        protocol.decode(SECRET, frames, protocol.CLIENT_KINDS, SMALL_LIMITS)
+
+
+msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text()
+    | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+def test_fuzz_random_bytes(body: bytes) -> None:
+    decodes_or_refuses(signed(body))
+    decodes_or_refuses([body])
+    decodes_or_refuses([body, body, body])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_fuzz_truncated_msgpack(data: st.DataObject) -> None:
+    body = msgpack.packb(submit_map(), use_bin_type=True)
+    cut = data.draw(st.integers(0, len(body) - 1))
+    decodes_or_refuses(signed(body[:cut]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(protocol.CLIENT_KINDS)), st.dictionaries(st.text(), msgpack_values))
+def test_fuzz_wrong_field_types(kind: str, fields: dict[str, object]) -> None:
+    body_map = {**fields, "v": 1, "kind": kind, "id": "fuzz"}
+    decodes_or_refuses(signed(msgpack.packb(body_map, use_bin_type=True)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from([b"\xc6", b"\xdb", b"\xdd", b"\xdf"]), st.integers(2**20, 2**32 - 1))
+def test_fuzz_huge_declared_sizes(header: bytes, declared: int) -> None:
+    # bin32, str32, array32, map32 claiming up to 4 GiB with only a few bytes behind them.
+    body = msgpack.packb({"v": 1, "kind": "submit", "id": "x"})[:-1]
+    decodes_or_refuses(signed(header + declared.to_bytes(4, "big") + b"\x00" * 8))
+    decodes_or_refuses(signed(body[:1] + header + declared.to_bytes(4, "big")))
+
+
+# ---- fair queue -------------------------------------------------------------------------------
+
+
+def test_busy_client_does_not_starve_another() -> None:
+    queue: FairQueue[str] = FairQueue(max_length=10)
+    for index in range(5):
+        queue.put(b"krita", f"k{index}", f"k{index}")
+    assert queue.take(timeout_s=0) is not None  # k0 starts running
+    queue.put(b"gimp", "g0", "g0")
+    assert queue.positions()[(b"gimp", "g0")] == 1
+    order = [queue.take(timeout_s=0)[2] for _ in range(5)]  # type: ignore[index]
+    assert order == ["g0", "k1", "k2", "k3", "k4"]
+
+
+def test_queue_positions_interleave_clients() -> None:
+    queue: FairQueue[str] = FairQueue(max_length=10)
+    for client, count in ((b"a", 3), (b"b", 2)):
+        for index in range(count):
+            queue.put(client, f"{client.decode()}{index}", "")
+    positions = queue.positions()
+    taken = [queue.take(timeout_s=0) for _ in range(5)]
+    assert [(t[0], t[1]) for t in taken if t] == sorted(positions, key=positions.__getitem__)
+    assert [t[1] for t in taken if t] == ["a0", "b0", "a1", "b1", "a2"]
+
+
+def test_queue_is_bounded_and_cancel_frees_a_place() -> None:
+    queue: FairQueue[str] = FairQueue(max_length=2)
+    queue.put(b"a", "1", "")
+    queue.put(b"b", "2", "")
+    with pytest.raises(QueueFull):
+        queue.put(b"c", "3", "")
+    assert queue.remove(b"a", "1") == ""
+    queue.put(b"c", "3", "")
+    assert queue.remove_client(b"b") == [""]
+    assert len(queue) == 1
+
+
+# ---- connection file --------------------------------------------------------------------------
+
+
+def test_connection_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "runtime" / "daemon.json"
+    info = ConnectionInfo("tcp://127.0.0.1:1", SECRET.hex(), 1, "hmac-sha256", os.getpid())
+    write_connection_file(path, info)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert read_connection_file(path) == info
+
+
+def test_runtime_dir_follows_a_private_xdg_runtime_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private = tmp_path / "xdg"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+    assert user_runtime_dir() == private / "iic-inpaint"
+    private.chmod(0o755)  # not private: platformdirs (and we) refuse it
+    assert user_runtime_dir() != private / "iic-inpaint"
