@@ -131,26 +131,33 @@ class Daemon:
             log.warning("dropped an unauthenticated message from peer %s: %s", client.hex(), reason)
             return
         except protocol.ProtocolError as error:
-            log.info("refused a message from %s: %s (%s)", client.hex(), error.code, error)
             self._touch(client)
-            self._send(client, protocol.Error(error.code, str(error), error.job, error.reply_to))
+            self._refuse(client, error)
             return
         self._touch(client)
-        handler = self._handlers[type(envelope.message)]
+        message = envelope.message
+        job = getattr(message, "job", None)
         try:
-            handler(client, envelope.message_id, envelope.message)
+            self._handlers[type(message)](client, envelope.message_id, message)
+        except protocol.ProtocolError as error:
+            error.job, error.reply_to = job, envelope.message_id
+            self._refuse(client, error)
         except Exception as error:
-            log.exception("failed to handle %s from %s", envelope.message.KIND, client.hex())
+            log.exception("failed to handle %s from %s", message.KIND, client.hex())
             self._send(
                 client,
                 protocol.Error(
                     ErrorCode.INTERNAL,
                     f"The daemon could not handle this request ({type(error).__name__}). "
                     "It is still running; try again.",
-                    getattr(envelope.message, "job", None),
+                    job,
                     envelope.message_id,
                 ),
             )
+
+    def _refuse(self, client: bytes, error: protocol.ProtocolError) -> None:
+        log.info("refused a message from %s: %s (%s)", client.hex(), error.code, error)
+        self._send(client, protocol.Error(error.code, str(error), error.job, error.reply_to))
 
     def _touch(self, client: bytes) -> None:
         state = self._clients.setdefault(client, ClientState(last_seen=time.monotonic()))

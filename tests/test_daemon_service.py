@@ -1,0 +1,322 @@
+"""One real daemon process on loopback serving many editor sessions at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+from daemon_process import (
+    REPO_ROOT,
+    DaemonProcess,
+    daemon_environment,
+    result_image,
+    sample_image,
+    start_daemon,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from iic_client import ClientError, DaemonClient, DaemonNotRunning, Job, JobResult, protocol
+from iic_client.connection_file import read_connection_file, write_connection_file
+from iic_client.protocol import ErrorCode
+
+MAX_QUEUE = 8
+MAX_PIXELS = 2_000_000
+MAX_MESSAGE_MB = 8
+# 1024×1024 with a 64-pixel working side: four guided-upsampling stages, several seconds on
+# one core, with cancel checks between stages; long enough to act on while it runs.
+SLOW_SIDE = 1024
+REPLY_TIMEOUT_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    process = start_daemon(
+        tmp_path_factory.mktemp("daemon"),
+        "--max-queue",
+        str(MAX_QUEUE),
+        "--max-pixels",
+        str(MAX_PIXELS),
+        "--max-message-mb",
+        str(MAX_MESSAGE_MB),
+        "--client-timeout",
+        "5",
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(daemon: DaemonProcess) -> Iterator[DaemonClient]:
+    with DaemonClient.connect(daemon.connection_file) as connected:
+        yield connected
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step_s)
+    return condition()
+
+
+def wait_until_running(job: Job, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(event.queue_position == 0 for event in job.poll(0.1)):  # type: ignore[union-attr]
+            return
+    raise AssertionError("the job never started")
+
+
+def assert_filled_only_inside_hole(result: JobResult, seed: int, side: int) -> None:
+    sample = sample_image(seed, side)
+    assert (result.width, result.height, result.channels, result.dtype) == (side, side, 3, "uint8")
+    filled = result_image(result.pixels, sample.image)
+    outside = sample.hole == 0
+    np.testing.assert_array_equal(filled[outside], sample.image[outside])
+    assert (filled[~outside] != sample.image[~outside]).any()
+
+
+def test_eight_concurrent_clients_each_get_their_own_result(daemon: DaemonProcess) -> None:
+    sides = [64 + 8 * index for index in range(8)]
+    results: dict[int, JobResult | BaseException] = {}
+
+    def session(index: int) -> None:
+        try:
+            with DaemonClient.connect(daemon.connection_file) as own_client:
+                job = own_client.submit(sample_image(index, sides[index]).request())
+                results[index] = job.wait(timeout_s=120)
+        except BaseException as error:  # reported by the assertion below
+            results[index] = error
+
+    threads = [threading.Thread(target=session, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, side in enumerate(sides):
+        result = results[index]
+        assert isinstance(result, JobResult), result
+        assert_filled_only_inside_hole(result, index, side)
+
+
+def test_busy_client_does_not_delay_another_clients_single_job(daemon: DaemonProcess) -> None:
+    with (
+        DaemonClient.connect(daemon.connection_file) as busy,
+        DaemonClient.connect(daemon.connection_file) as single,
+    ):
+        busy_jobs = [busy.submit(sample_image(10 + i, 128).request()) for i in range(5)]
+        single_job = single.submit(sample_image(20, 128).request())
+        first_events = single_job.poll()
+        assert first_events[0].queue_position <= 2  # type: ignore[union-attr]
+        finished: list[str] = []
+        pending = {job.id: job for job in [*busy_jobs, single_job]}
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for job_id, job in list(pending.items()):
+                if any(isinstance(event, JobResult) for event in job.poll(0.02)):
+                    finished.append(job_id)
+                    del pending[job_id]
+        assert not pending
+        assert finished.index(single_job.id) <= 1, "the single job waited behind the busy client"
+
+
+def test_cancel_a_queued_job(client: DaemonClient) -> None:
+    slow = client.submit(sample_image(30, SLOW_SIDE).request())
+    queued = client.submit(sample_image(31).request())
+    after = client.submit(sample_image(32).request())
+    queued.cancel()
+    with pytest.raises(ClientError) as raised:
+        queued.wait(timeout_s=5)
+    assert raised.value.code == ErrorCode.CANCELLED
+    slow.cancel()
+    assert_filled_only_inside_hole(after.wait(timeout_s=60), 32, 64)
+    assert client.status()["queued"] == 0
+
+
+def test_cancel_a_running_job_frees_the_worker(client: DaemonClient) -> None:
+    slow = client.submit(sample_image(40, SLOW_SIDE).request(iterations=16))
+    wait_until_running(slow)
+    cancelled_at = time.monotonic()
+    slow.cancel()
+    with pytest.raises(ClientError) as raised:
+        slow.wait(timeout_s=5)
+    assert raised.value.code == ErrorCode.CANCELLED
+    # Uncancelled, its last upsampling stage alone takes several seconds longer than this.
+    assert wait_until(lambda: client.status()["running"] == 0, timeout_s=30)
+    print(f"worker free {time.monotonic() - cancelled_at:.1f} s after cancel")
+    assert_filled_only_inside_hole(
+        client.submit(sample_image(41).request()).wait(timeout_s=60), 41, 64
+    )
+
+
+def test_full_queue_says_busy(client: DaemonClient) -> None:
+    slow = client.submit(sample_image(50, SLOW_SIDE).request())
+    wait_until_running(slow)
+    queued = [client.submit(sample_image(51 + i).request()) for i in range(MAX_QUEUE)]
+    with pytest.raises(ClientError) as raised:
+        client.submit(sample_image(60).request())
+    assert raised.value.code == ErrorCode.BUSY
+    assert "waiting" in str(raised.value)
+    for job in [slow, *queued]:
+        job.cancel()
+
+
+CLIENT_SCRIPT = """
+import sys
+from daemon_process import sample_image
+from iic_client import DaemonClient
+client = DaemonClient.connect(sys.argv[1])
+job = client.submit(sample_image(70, {side}).request(iterations=16))
+while not any(event.queue_position == 0 for event in job.poll(0.1)):
+    pass
+print("running", flush=True)
+job.wait()
+"""
+
+
+def test_killed_client_does_not_wedge_the_daemon(
+    daemon: DaemonProcess, client: DaemonClient
+) -> None:
+    finished_before = client.status()["finished"]
+    editor = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_SCRIPT.format(side=SLOW_SIDE), str(daemon.connection_file)],
+        cwd=REPO_ROOT / "tests",
+        env={**daemon_environment(), "PYTHONPATH": f"{REPO_ROOT}:{REPO_ROOT / 'tests'}"},
+        stdout=subprocess.PIPE,
+    )
+    assert editor.stdout is not None
+    assert editor.stdout.readline().strip() == b"running"
+    editor.kill()
+    editor.wait()
+    assert wait_until(lambda: client.status()["running"] == 0, timeout_s=30)
+    assert client.status()["finished"] == finished_before  # its result was dropped, not sent
+    assert_filled_only_inside_hole(
+        client.submit(sample_image(71).request()).wait(timeout_s=60), 71, 64
+    )
+    assert "gone" in daemon.log_text()
+
+
+# ---- authentication and malformed input ----------------------------------------------------
+
+
+class RawPeer:
+    """A bare DEALER socket, to send what no well-behaved client would."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+
+    def ask(self, frames: list[bytes], timeout_s: float) -> list[bytes] | None:
+        self.socket.send_multipart(frames)
+        if self.socket.poll(int(timeout_s * 1000)):
+            return self.socket.recv_multipart()
+        return None
+
+    def close(self) -> None:
+        self.socket.close()
+        self.context.term()
+
+
+@pytest.fixture
+def raw_peer(daemon: DaemonProcess) -> Iterator[RawPeer]:
+    peer = RawPeer(read_connection_file(daemon.connection_file).endpoint)
+    yield peer
+    peer.close()
+
+
+def signed_submit(secret: bytes, side: int = 64) -> list[bytes]:
+    return protocol.encode(
+        secret,
+        protocol.Submit("raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side)),
+    )
+
+
+def test_wrong_and_missing_secret_run_nothing(
+    daemon: DaemonProcess, client: DaemonClient, raw_peer: RawPeer, tmp_path: Path
+) -> None:
+    finished_before = client.status()["finished"]
+    info = read_connection_file(daemon.connection_file)
+    wrong_secret = bytes(32)
+    assert raw_peer.ask(signed_submit(wrong_secret), timeout_s=1.0) is None
+    assert raw_peer.ask(signed_submit(info.secret_bytes)[1:], timeout_s=1.0) is None  # unsigned
+    assert raw_peer.ask([b"", signed_submit(info.secret_bytes)[1]], timeout_s=1.0) is None
+    forged = tmp_path / "forged.json"
+    write_connection_file(forged, replace(info, secret=wrong_secret.hex()))
+    with pytest.raises(DaemonNotRunning):
+        DaemonClient.connect(forged, timeout_s=1.0)
+    status = client.status()
+    assert (status["queued"], status["running"], status["finished"]) == (0, 0, finished_before)
+    assert "unauthenticated" in daemon.log_text()
+
+
+def decode_reply(secret: bytes, frames: list[bytes] | None) -> protocol.Error:
+    assert frames is not None, "the daemon did not answer a signed message"
+    message = protocol.decode(secret, frames, protocol.DAEMON_KINDS).message
+    assert isinstance(message, protocol.Error)
+    return message
+
+
+def test_limits_are_checked_before_decoding(daemon: DaemonProcess, raw_peer: RawPeer) -> None:
+    secret = read_connection_file(daemon.connection_file).secret_bytes
+    huge = msgpack.packb(
+        {"v": 1, "kind": "submit", "id": "a", "job": "h", "pixels": bytes(MAX_MESSAGE_MB * 10**6)}
+    )
+    reply = decode_reply(secret, raw_peer.ask([protocol.sign(secret, huge), huge], 10))
+    assert reply.code == ErrorCode.MESSAGE_TOO_LARGE
+    too_many = protocol.Submit("p", 2000, 1001, 1, "uint8", b"", b"")
+    reply = decode_reply(secret, raw_peer.ask(protocol.encode(secret, too_many), REPLY_TIMEOUT_S))
+    assert (reply.code, reply.job) == (ErrorCode.TOO_MANY_PIXELS, "p")
+    mismatch = protocol.Submit("m", 4, 4, 3, "float32", bytes(4 * 4 * 3), bytes(16))
+    reply = decode_reply(secret, raw_peer.ask(protocol.encode(secret, mismatch), REPLY_TIMEOUT_S))
+    assert reply.code == ErrorCode.SIZE_MISMATCH
+    assert "float32" in reply.message
+
+
+fuzz_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=256),
+        st.builds(
+            lambda kind, fields: msgpack.packb({**fields, "v": 1, "kind": kind, "id": "f"}),
+            st.sampled_from(["submit", "cancel", "hello", "nonsense"]),
+            st.dictionaries(
+                st.sampled_from(["job", "width", "pixels", "hole", "dtype"]), fuzz_values
+            ),
+        ),
+    )
+)
+def test_fuzzed_signed_messages_get_an_error_and_the_daemon_keeps_serving(
+    daemon: DaemonProcess, raw_peer: RawPeer, body: bytes
+) -> None:
+    secret = read_connection_file(daemon.connection_file).secret_bytes
+    reply = decode_reply(secret, raw_peer.ask([protocol.sign(secret, body), body], REPLY_TIMEOUT_S))
+    assert reply.code in vars(ErrorCode).values()
+    assert raw_peer.ask([body], timeout_s=0.05) is None  # unsigned: dropped
+    hello = protocol.encode(secret, protocol.Hello([1]))
+    welcome = raw_peer.ask(hello, REPLY_TIMEOUT_S)
+    assert welcome is not None
+    assert isinstance(
+        protocol.decode(secret, welcome, protocol.DAEMON_KINDS).message, protocol.Welcome
+    )
