@@ -41,11 +41,9 @@ class DaemonProcess:
                 self.process.wait()
 
 
-def daemon_command(connection_file: Path, log_dir: Path, *extra: str) -> list[str]:
+def serve_arguments(connection_file: Path, log_dir: Path, *extra: str) -> list[str]:
+    """Options of `python -m backend` / `iic-inpaint serve` for a fast CPU test daemon."""
     return [
-        sys.executable,
-        "-m",
-        "backend",
         "--device",
         "cpu",
         "--connection-file",
@@ -56,6 +54,10 @@ def daemon_command(connection_file: Path, log_dir: Path, *extra: str) -> list[st
         json.dumps(FAST_ENGINE_LIMITS),
         *extra,
     ]
+
+
+def daemon_command(connection_file: Path, log_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "backend", *serve_arguments(connection_file, log_dir, *extra)]
 
 
 def daemon_environment() -> dict[str, str]:
