@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -416,3 +417,61 @@ def test_other_colour_models_are_refused_with_advice(
 def test_nothing_selected_is_refused(without_daemon: KritaRun) -> None:
     scenario = _assert_nothing_added(without_daemon, "no_selection")
     assert "select the object" in scenario["message"]
+
+
+# ---- the real Krita window (Xvfb) -------------------------------------------------------
+
+GUI_DRIVER = "iic_gui_driver"
+XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24 -nolisten tcp -nolisten local"]
+
+
+def _install_gui_driver(home: Path) -> None:
+    """The test-only plug-in that clicks through the real window (tests/krita_driver)."""
+    from iic_cli.plugin_installer import with_python_plugin_enabled
+
+    pykrita = home / ".local/share/krita/pykrita"
+    source = REPO / "tests/krita_driver"
+    shutil.copytree(source / GUI_DRIVER, pykrita / GUI_DRIVER, dirs_exist_ok=True)
+    shutil.copy2(source / f"{GUI_DRIVER}.desktop", pykrita)
+    kritarc = home / ".config/kritarc"
+    kritarc.write_text(with_python_plugin_enabled(kritarc.read_text(), GUI_DRIVER))
+
+
+@pytest.fixture(scope="session")
+def gui_report(
+    krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    _install_gui_driver(krita_home)
+    work = tmp_path_factory.mktemp("krita-gui")
+    binds = {work: ROOT_WORK, krita_home: ROOT_HOME, inputs: "/in"}
+    binds[daemon.root_connection_dir] = ROOT_CONNECTION_DIR
+    env = {"HOME": ROOT_HOME, "IIC_GUI_TEST": f"{ROOT_WORK}/report.json"}
+    command = ["timeout", str(KRITA_TIMEOUT_S - 20), *XVFB, "krita", "--nosplash"]
+    completed = in_editors(binds, env, command, work / "krita.log")
+    log = (work / "krita.log").read_text(errors="replace")
+    assert (work / "report.json").exists(), log[-3000:]
+    report = json.loads((work / "report.json").read_text())
+    assert completed.returncode == 0 and report["ok"], report.get("error", log[-3000:])
+    return report
+
+
+def test_action_is_in_the_menu_with_a_shortcut_and_the_docker_exists(gui_report: dict) -> None:
+    assert gui_report["action"] == {"text": "Remove object", "shortcut": "Ctrl+Alt+R"}
+    assert "Remove object" in gui_report["dockers"]
+
+
+def test_action_in_the_window_refuses_without_selection(gui_report: dict) -> None:
+    assert gui_report["without_selection"].startswith("Nothing is selected")
+
+
+def test_docker_stores_the_avoid_region_and_keeps_the_users_layer_active(gui_report: dict) -> None:
+    assert gui_report["avoid_label"] == "40×64 at 0,0"
+    assert gui_report["active_at_trigger"] == "Background"
+
+
+def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> None:
+    assert gui_report["busy_after_trigger"], "the action returned before the daemon answered"
+    assert gui_report["message"].startswith("Object removed")
+    after = gui_report["layers_after"]
+    assert after[after.index("Background") + 1] == RESULT_LAYER
+    assert gui_report["layers_after_undo"] == gui_report["layers_before"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from krita import DockWidget, Krita
+from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -64,11 +65,16 @@ class RegionRow(QWidget):
         doc = Krita.instance().activeDocument()
         if doc is None:
             return
+        active = doc.activeNode()
         try:
             store_region(doc, self.kind)
         except PluginRefusal as refusal:
             show_message(str(refusal))
         self.refresh()
+        if active is not None:
+            # Krita activates a new node from its event loop, after this slot returns; give
+            # the user's layer back then, so the next Remove object works on it.
+            QTimer.singleShot(0, lambda: doc.setActiveNode(active))
 
     def _show(self) -> None:
         doc = Krita.instance().activeDocument()

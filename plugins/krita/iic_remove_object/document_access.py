@@ -164,9 +164,18 @@ def store_region(doc: Document, kind: str) -> Rect:
         group = doc.createGroupLayer(REGIONS_GROUP_NAME)
         doc.rootNode().addChildNode(group, None)
     mask = doc.createSelectionMask(REGION_MASK_NAMES[kind])
-    mask.setSelection(selection)
+    mask.setSelection(_detached_copy(selection, bounds))
     group.addChildNode(mask, None)
     return bounds
+
+
+def _detached_copy(selection: Selection, bounds: Rect) -> Selection:
+    # doc.selection()'s copy still names the image's selection mask as its parent, and a
+    # selection mask refuses (SAFE ASSERT in kis_paint_device.cc) to adopt it.
+    copy = Selection()
+    pixels = selection.pixelData(bounds.x, bounds.y, bounds.width, bounds.height)
+    copy.setPixelData(pixels, bounds.x, bounds.y, bounds.width, bounds.height)
+    return copy
 
 
 def clear_region(doc: Document, kind: str) -> None:
