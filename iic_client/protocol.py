@@ -283,7 +283,8 @@ def decode(
     job = body_map.get("job")
     job = job if isinstance(job, str) else None
     version = body_map.get("v")
-    if version not in SUPPORTED_VERSIONS:
+    # `hello` is how versions are negotiated, so it is read whatever its `v`; its fields never change.
+    if version not in SUPPORTED_VERSIONS and body_map.get("kind") != Hello.KIND:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_VERSION,
             f"Protocol version {version!r} is not spoken here (supported: "

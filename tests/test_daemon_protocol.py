@@ -250,3 +250,9 @@ def test_runtime_dir_follows_a_private_xdg_runtime_dir(
     assert user_runtime_dir() == private / "iic-inpaint"
     private.chmod(0o755)  # not private: platformdirs (and we) refuse it
     assert user_runtime_dir() != private / "iic-inpaint"
+
+
+def test_hello_from_a_newer_client_is_still_read() -> None:
+    body = msgpack.packb({"v": 2, "kind": "hello", "id": "h", "versions": [1, 2]})
+    hello = protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS).message
+    assert hello == protocol.Hello([1, 2], "")
