@@ -1,0 +1,136 @@
+# Run by GIMP 3's python-fu-eval batch interpreter inside the editors root, from
+# tests/test_gimp_plugin.py:
+#   gimp-console-3.0 -i --quit -d -f --batch-interpreter python-fu-eval \
+#       -b 'exec(open("/tests/gimp_batch/run_scenarios.py").read())'
+# Env: IIC_GIMP_SCENARIOS, a JSON file {"report": path, "scenarios": [...]}. Each scenario loads
+# an image, prepares it (offsets, mode, precision, selection, avoid channel), calls
+# plug-in-iic-remove-object through the PDB like a script would, and records what it finds.
+# The new layer's pixels are dumped raw for the test to compare; nothing is judged here.
+# An exception makes gimp-console exit 64.
+import hashlib
+import json
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+gi.require_version("Babl", "0.1")
+from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
+
+PROCEDURE = "plug-in-iic-remove-object"
+
+
+def read_bytes(drawable, babl_format):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, babl_format, Gegl.AbyssPolicy.NONE))
+
+
+def prepare_image(spec):
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(spec["image"]))
+    source = image.get_layers()[0]
+    offset_x, offset_y = spec.get("offset", (0, 0))
+    if offset_x or offset_y:
+        # a wider canvas moves the layer: it then lies at (offset_x, offset_y)
+        image.resize(
+            image.get_width() + offset_x, image.get_height() + offset_y, offset_x, offset_y
+        )
+    if spec.get("mode") == "gray":
+        image.convert_grayscale()
+    elif spec.get("mode") == "indexed":
+        image.convert_indexed(
+            Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 64, False, False, ""
+        )
+    if spec.get("precision"):
+        image.convert_precision(getattr(Gimp.Precision, spec["precision"]))
+    avoid = None
+    if spec.get("avoid"):
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec["avoid"])
+        avoid = Gimp.Selection.save(image)
+        avoid.set_name("avoid")
+    if spec.get("layer_above"):
+        above = Gimp.Layer.new(
+            image, "Layer above", 8, 8, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+        )
+        image.insert_layer(above, None, 0)
+    if spec["selection"]:
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec["selection"])
+    else:
+        Gimp.Selection.none(image)
+    return image, source, avoid
+
+
+def run_procedure(image, source, avoid, spec):
+    pdb = Gimp.get_pdb()
+    procedure = pdb.lookup_procedure(PROCEDURE)
+    if procedure is None:
+        raise RuntimeError(f"{PROCEDURE} is not registered: the plug-in was not installed")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [source])
+    config.set_property("avoid-channel", avoid)
+    config.set_property("iterations", spec.get("iterations", 4))
+    config.set_property("add-confidence-layer", spec.get("confidence", False))
+    values = procedure.run(config)
+    # the last error lasts only until the next PDB call: read it first
+    last_error = pdb.get_last_error()
+    status = values.index(0)
+    second = values.index(1) if values.length() > 1 else None
+    return status, second, last_error
+
+
+def layer_record(layer, dump_path, babl_format):
+    _, x, y = layer.get_offsets()
+    data = read_bytes(layer, babl_format)
+    with open(dump_path, "wb") as stream:
+        stream.write(data)
+    return {
+        "name": layer.get_name(),
+        "offsets": [x, y],
+        "size": [layer.get_width(), layer.get_height()],
+        "format": Babl.get_name(layer.get_format()),
+        "dump": dump_path,
+        "dump_format": babl_format,
+    }
+
+
+def run_scenario(spec, out_dir):
+    image, source, avoid = prepare_image(spec)
+    layers_before = [layer.get_id() for layer in image.get_layers()]
+    source_before = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
+    status, second, last_error = run_procedure(image, source, avoid, spec)
+    source_after = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
+    layers = image.get_layers()
+    record = {
+        "status": status.value_nick,
+        "message": second if isinstance(second, str) else None,
+        "last_error": last_error,
+        "layer_names": [layer.get_name() for layer in layers],
+        "layer_count_before": len(layers_before),
+        "source_index": [layer.get_id() for layer in layers].index(source.get_id()),
+        "source_offsets": list(source.get_offsets()[1:]),
+        "source_unchanged": source_before.digest() == source_after.digest(),
+        "image_precision": image.get_precision().value_nick,
+        "new_layers": [],
+    }
+    if status == Gimp.PDBStatusType.SUCCESS:
+        record["returned_layer_is_new"] = second.get_id() not in layers_before
+        record["returned_layer_name"] = second.get_name()
+    for index, layer in enumerate(layers):
+        if layer.get_id() not in layers_before:
+            dump = os.path.join(out_dir, f"{spec['name']}-{index}.raw")
+            record["new_layers"].append(layer_record(layer, dump, spec["dump_format"]))
+    image.delete()
+    return record
+
+
+def main():
+    with open(os.environ["IIC_GIMP_SCENARIOS"], encoding="utf-8") as stream:
+        plan = json.load(stream)
+    report = {spec["name"]: run_scenario(spec, plan["out_dir"]) for spec in plan["scenarios"]}
+    with open(plan["report"], "w", encoding="utf-8") as stream:
+        json.dump(report, stream, indent=1)
+
+
+main()

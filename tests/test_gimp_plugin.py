@@ -1,0 +1,361 @@
+"""The GIMP plug-in in real GIMP 3 (the trixie root of ../shared/editors), against a real daemon.
+
+One session: `iic-inpaint install-plugin gimp` installs the plug-in into a test GIMP profile
+(vendored iic_client + pyzmq/msgpack wheels for the root's Python: the root has no system
+pyzmq or msgpack on purpose), a real daemon runs on loopback, and gimp-console's Python batch
+mode (tests/gimp_batch/run_scenarios.py) loads a PNG, selects, and calls the procedure through
+the PDB in every scenario. The profile is filled on the first GIMP start and reused. The tests
+then check what GIMP reported and the new layers' bytes against `iic-inpaint remove`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from daemon_process import DaemonProcess, start_daemon
+from editors_root import (
+    REPO,
+    ROOT_CONNECTION_DIR,
+    in_editors,
+    root_connection_dir,
+    root_platform_tag,
+    root_python_version,
+    skip_reason,
+)
+from PIL import Image
+
+pytestmark = pytest.mark.editors
+
+if skip_reason("gimp-console-3.0") is not None:
+    pytest.skip(skip_reason("gimp-console-3.0"), allow_module_level=True)
+
+PLUGIN = "iic-remove-object"
+FILL_LAYER = "Object removed"
+CONFIDENCE_LAYER = "Removal confidence"
+# Inside the root: the profile keeps one path across runs (pluginrc records paths).
+ROOT_PROFILE, ROOT_WORK, ROOT_INPUTS, ROOT_BATCH = "/gimp", "/w", "/in", "/t"
+GIMP_TIMEOUT_S = 300
+
+# The layer: 96×64, so the engine's crop (selection plus context) is the whole layer and the
+# CLI, which gets the whole layer, sees what the daemon sees. It lies at OFFSET in a larger
+# canvas, so image and layer coordinates differ; rectangles are in layer coordinates.
+WIDTH, HEIGHT = 96, 64
+OFFSET = (10, 6)
+OBJECT = (30, 20, 24, 16)
+AVOID = (0, 0, 40, 64)
+RGBA_U8, RGBA_U16, RGBA_FLOAT, GREY_U8 = "R'G'B'A u8", "R'G'B'A u16", "R'G'B'A float", "Y'A u8"
+
+
+def _in_image(rect: tuple[int, int, int, int]) -> list[int]:
+    x, y, w, h = rect
+    return [x + OFFSET[0], y + OFFSET[1], w, h]
+
+
+def _rect_mask(rect: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = rect
+    mask = np.zeros((HEIGHT, WIDTH), bool)
+    mask[y : y + h, x : x + w] = True
+    return mask
+
+
+def _test_image() -> np.ndarray:
+    """RGB uint8 with structure everywhere, so a fill that copies the wrong place shows."""
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    rgb = [(x * 7 + y * 3) % 256, (y * 11) % 256, ((x // 8 + y // 8) % 2) * 200 + 30]
+    return np.stack(rgb, -1).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("gimp-inputs")
+    Image.fromarray(_test_image()).save(folder / "image.png")
+    Image.fromarray(_test_image()).convert("L").save(folder / "grey.png")
+    Image.fromarray(_rect_mask(OBJECT).astype(np.uint8) * 255).save(folder / "object.png")
+    Image.fromarray(_rect_mask(AVOID).astype(np.uint8) * 255).save(folder / "avoid.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gimp_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A GIMP3_DIRECTORY with the plug-in installed as `install-plugin gimp --dest` does it."""
+    profile = tmp_path_factory.mktemp("gimp-profile")
+    subprocess.run(
+        [sys.executable, "-m", "iic_cli.main", "install-plugin", "gimp"]
+        + ["--dest", str(profile / "plug-ins")]
+        + ["--python-version", root_python_version(), "--platform", root_platform_tag()],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return profile
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    # The engine's default limits, as `iic-inpaint remove` uses them, so both compute the same.
+    process = start_daemon(tmp_path_factory.mktemp("gimp-daemon"), "--engine-limits", "{}")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@dataclass(frozen=True)
+class GimpRun:
+    report: dict
+
+    def scenario(self, name: str) -> dict:
+        return self.report[name]
+
+    def layer(self, name: str, layer_name: str, dtype: type, channels: int) -> np.ndarray:
+        record = next(r for r in self.report[name]["new_layers"] if r["name"] == layer_name)
+        data = Path(record["host_dump"]).read_bytes()
+        return np.frombuffer(data, dtype).reshape(HEIGHT, WIDTH, channels)
+
+
+def run_gimp(
+    profile: Path, inputs: Path, scenarios: list[dict], work: Path, connection_dir: Path | None
+) -> GimpRun:
+    (work / "out").mkdir()
+    plan = {"report": f"{ROOT_WORK}/report.json", "out_dir": f"{ROOT_WORK}/out"}
+    plan["scenarios"] = scenarios
+    (work / "scenarios.json").write_text(json.dumps(plan))
+    binds = {
+        work: ROOT_WORK,
+        profile: ROOT_PROFILE,
+        inputs: ROOT_INPUTS,
+        REPO / "tests" / "gimp_batch": ROOT_BATCH,
+    }
+    if connection_dir is not None:
+        binds[connection_dir] = ROOT_CONNECTION_DIR
+    env = {"GIMP3_DIRECTORY": ROOT_PROFILE, "IIC_GIMP_SCENARIOS": f"{ROOT_WORK}/scenarios.json"}
+    command = ["gimp-console-3.0", "-i", "--quit", "-d", "-f"]
+    command += ["--batch-interpreter", "python-fu-eval"]
+    command += ["-b", f'exec(open("{ROOT_BATCH}/run_scenarios.py").read())']
+    completed = in_editors(binds, env, command, work / "gimp.log", GIMP_TIMEOUT_S)
+    log = (work / "gimp.log").read_text(errors="replace")
+    assert completed.returncode == 0, log[-4000:]
+    report = json.loads((work / "report.json").read_text())
+    for record in report.values():
+        for layer in record["new_layers"]:
+            layer["host_dump"] = str(work / "out" / Path(layer["dump"]).name)
+    return GimpRun(report)
+
+
+def _scenario(name: str, dump_format: str = RGBA_U8, **fields: object) -> dict:
+    return {
+        "name": name,
+        "image": f"{ROOT_INPUTS}/image.png",
+        "offset": list(OFFSET),
+        "selection": _in_image(OBJECT),
+        "dump_format": dump_format,
+        **fields,
+    }
+
+
+@pytest.fixture(scope="session")
+def with_daemon(
+    gimp_profile: Path,
+    inputs: Path,
+    daemon: DaemonProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> GimpRun:
+    work = tmp_path_factory.mktemp("gimp-with-daemon")
+    connection_dir = root_connection_dir(daemon.connection_file, work / "connection")
+    scenarios = [
+        _scenario("u8", layer_above=True),
+        _scenario("u16", RGBA_U16, precision="U16_NON_LINEAR", confidence=True),
+        _scenario("float", RGBA_FLOAT, precision="FLOAT_LINEAR"),
+        _scenario("grey", GREY_U8, image=f"{ROOT_INPUTS}/grey.png"),
+        _scenario("avoid", avoid=_in_image(AVOID)),
+        _scenario("indexed", mode="indexed"),
+    ]
+    return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir)
+
+
+@pytest.fixture(scope="session")
+def without_daemon(
+    gimp_profile: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> GimpRun:
+    work = tmp_path_factory.mktemp("gimp-without-daemon")
+    scenarios = [_scenario("no_daemon"), _scenario("no_selection", selection=None)]
+    return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir=None)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    image: np.ndarray  # (H,W,C) uint8
+    confidence: np.ndarray  # (H,W) uint8
+
+
+def _cli_remove(inputs: Path, image: str, *extra: str) -> CliResult:
+    out, confidence = inputs / f"cli-{len(extra)}-{image}", inputs / f"cli-confidence-{image}"
+    command = [sys.executable, "-m", "iic_cli.main", "remove", str(inputs / image)]
+    command += [str(inputs / "object.png"), str(out), "--device", "cpu"]
+    command += ["--confidence", str(confidence), *extra]
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    return CliResult(np.asarray(Image.open(out)), np.asarray(Image.open(confidence)))
+
+
+@pytest.fixture(scope="session")
+def cli_result(inputs: Path) -> CliResult:
+    return _cli_remove(inputs, "image.png")
+
+
+@pytest.fixture(scope="session")
+def cli_result_avoiding(inputs: Path) -> CliResult:
+    return _cli_remove(inputs, "image.png", "--avoid", str(inputs / "avoid.png"))
+
+
+@pytest.fixture(scope="session")
+def cli_result_grey(inputs: Path) -> CliResult:
+    return _cli_remove(inputs, "grey.png")
+
+
+def _assert_fill_layer_placed(scenario: dict) -> dict:
+    assert scenario["status"] == "success", scenario
+    names = scenario["layer_names"]
+    assert names[scenario["source_index"] - 1] == FILL_LAYER, names
+    assert scenario["returned_layer_is_new"] and scenario["returned_layer_name"] == FILL_LAYER
+    fill = next(layer for layer in scenario["new_layers"] if layer["name"] == FILL_LAYER)
+    assert fill["offsets"] == list(OFFSET) == scenario["source_offsets"]
+    assert fill["size"] == [WIDTH, HEIGHT]
+    return fill
+
+
+# ---- installation -----------------------------------------------------------------------
+
+
+def test_installer_puts_an_executable_plugin_with_its_vendored_client(gimp_profile: Path) -> None:
+    folder = gimp_profile / "plug-ins" / PLUGIN
+    program = folder / f"{PLUGIN}.py"
+    assert program.read_text().startswith("#!/usr/bin/env python3\n")
+    assert program.stat().st_mode & 0o111 == 0o111
+    for package in ("iic_client", "zmq", "msgpack"):
+        assert (folder / "vendor" / package / "__init__.py").is_file(), package
+
+
+# ---- a removal --------------------------------------------------------------------------
+
+
+def test_fill_layer_is_added_directly_above_the_source_at_its_offsets(
+    with_daemon: GimpRun,
+) -> None:
+    u8 = with_daemon.scenario("u8")
+    fill = _assert_fill_layer_placed(u8)
+    assert u8["layer_names"] == ["Layer above", FILL_LAYER, "Background"]
+    assert fill["format"] == "R'G'B'A u8"
+
+
+@pytest.mark.parametrize("name", ["u8", "u16", "float", "grey", "avoid", "indexed"])
+def test_source_pixels_stay_byte_identical(with_daemon: GimpRun, name: str) -> None:
+    assert with_daemon.scenario(name)["source_unchanged"]
+
+
+def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
+    with_daemon: GimpRun, cli_result: CliResult
+) -> None:
+    layer = with_daemon.layer("u8", FILL_LAYER, np.uint8, 4)
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result.image[hole])
+    assert (layer[hole, 3] == 255).all()
+    assert not layer[~hole, 3].any()
+
+
+@pytest.mark.parametrize(
+    ("name", "dump_dtype", "full_scale", "precision", "layer_format"),
+    [
+        ("u16", np.uint16, 65535.0, "u16-non-linear", "R'G'B'A u16"),
+        ("float", np.float32, 1.0, "float-linear", "RGBA float"),
+    ],
+)
+def test_deeper_images_keep_their_precision_and_match_the_cli(
+    with_daemon: GimpRun,
+    cli_result: CliResult,
+    name: str,
+    dump_dtype: type,
+    full_scale: float,
+    precision: str,
+    layer_format: str,
+) -> None:
+    scenario = with_daemon.scenario(name)
+    fill = _assert_fill_layer_placed(scenario)
+    assert scenario["image_precision"] == precision
+    assert fill["format"] == layer_format
+    layer = with_daemon.layer(name, FILL_LAYER, dump_dtype, 4).astype(np.float64) / full_scale
+    hole = _rect_mask(OBJECT)
+    # within rounding of the 8-bit CLI output (linear float adds the sRGB curve's round trip)
+    np.testing.assert_allclose(layer[hole, :3] * 255.0, cli_result.image[hole], atol=0.6)
+    assert (layer[hole, 3] == 1.0).all() and not layer[~hole, 3].any()
+
+
+def test_greyscale_images_get_a_greyscale_fill_equal_to_the_cli(
+    with_daemon: GimpRun, cli_result_grey: CliResult
+) -> None:
+    fill = _assert_fill_layer_placed(with_daemon.scenario("grey"))
+    assert fill["format"] == "Y'A u8"
+    layer = with_daemon.layer("grey", FILL_LAYER, np.uint8, 2)
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, 0], cli_result_grey.image[hole])
+    assert (layer[hole, 1] == 255).all() and not layer[~hole, 1].any()
+
+
+def test_confidence_map_is_a_layer_above_the_fill_equal_to_the_cli(
+    with_daemon: GimpRun, cli_result: CliResult
+) -> None:
+    scenario = with_daemon.scenario("u16")
+    names = scenario["layer_names"]
+    assert names.index(CONFIDENCE_LAYER) == names.index(FILL_LAYER) - 1
+    confidence = with_daemon.layer("u16", CONFIDENCE_LAYER, np.uint16, 4)
+    hole = _rect_mask(OBJECT)
+    assert (confidence[hole, 3] == 65535).all() and not confidence[~hole, 3].any()
+    for channel in range(3):  # a grey picture of the daemon's 0..255 confidence
+        np.testing.assert_array_equal(
+            confidence[hole, channel], cli_result.confidence[hole].astype(np.uint16) * 257
+        )
+
+
+def test_avoid_channel_is_sent_at_the_layers_offsets_and_honoured(
+    with_daemon: GimpRun, cli_result: CliResult, cli_result_avoiding: CliResult
+) -> None:
+    _assert_fill_layer_placed(with_daemon.scenario("avoid"))
+    layer = with_daemon.layer("avoid", FILL_LAYER, np.uint8, 4)
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result_avoiding.image[hole])
+    assert (cli_result_avoiding.image[hole] != cli_result.image[hole]).any(), "avoid did nothing"
+
+
+# ---- refusals ---------------------------------------------------------------------------
+
+
+def _assert_failed_and_nothing_added(scenario: dict, *phrases: str) -> None:
+    assert scenario["status"] == "execution-error", scenario
+    assert scenario["message"] == scenario["last_error"]
+    for phrase in phrases:
+        assert phrase in scenario["message"], scenario["message"]
+    assert not scenario["new_layers"]
+    assert len(scenario["layer_names"]) == scenario["layer_count_before"]
+    assert scenario["source_unchanged"]
+
+
+def test_indexed_images_are_refused_with_what_to_do(with_daemon: GimpRun) -> None:
+    _assert_failed_and_nothing_added(
+        with_daemon.scenario("indexed"), "indexed", "Image ▸ Mode ▸ RGB"
+    )
+
+
+def test_no_daemon_fails_with_how_to_start_it(without_daemon: GimpRun) -> None:
+    _assert_failed_and_nothing_added(
+        without_daemon.scenario("no_daemon"), "not running", "iic-inpaint serve"
+    )
+
+
+def test_no_selection_fails_with_what_to_select(without_daemon: GimpRun) -> None:
+    _assert_failed_and_nothing_added(without_daemon.scenario("no_selection"), "Nothing is selected")
