@@ -1,0 +1,215 @@
+"""Load on the daemon: N editor sessions submitting 512×512 removals back to back.
+
+    python bench/daemon_load.py [--clients 1 4 16] [--seconds 30] [--device cpu]
+
+Starts a real daemon on loopback, then for each N runs N clients (one DaemonClient each, in
+threads) for a fixed time and reports jobs per minute, p50/p95 latency (submit → result) and the
+daemon's peak resident memory. The protocol's overhead is the median round trip of one job
+through the daemon (nothing else queued) over the median of the same `Inpainter.remove` called
+in this process, measured in the same run; the target is ≤ 1.10 at 512×512.
+Prints a markdown table for bench/README.md ("Daemon load").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from iic_client import DaemonClient, RemovalRequest  # noqa: E402
+from iic_client.connection_file import read_connection_file  # noqa: E402
+
+SIDE = 512
+HOLE_SIDE = 128
+OVERHEAD_REPEATS = 5
+START_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class LoadRow:
+    clients: int
+    jobs: int
+    jobs_per_minute: float
+    p50_s: float
+    p95_s: float
+    peak_rss_mb: float
+
+
+def sample_job(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(0, 255, SIDE, dtype=np.float32)
+    image = (gradient[None, :, None] + rng.normal(0, 12, (SIDE, SIDE, 3))).clip(0, 255)
+    hole = np.zeros((SIDE, SIDE), np.uint8)
+    top, left = rng.integers(32, SIDE - HOLE_SIDE - 32, size=2)
+    hole[top : top + HOLE_SIDE, left : left + HOLE_SIDE] = 255
+    return image.astype(np.uint8), hole
+
+
+def request_for(image: np.ndarray, hole: np.ndarray) -> RemovalRequest:
+    return RemovalRequest(SIDE, SIDE, 3, "uint8", image.tobytes(), hole.tobytes())
+
+
+def start_daemon(directory: Path, device: str, engine_limits: str) -> subprocess.Popen[bytes]:
+    connection_file = directory / "daemon.json"
+    command = [
+        sys.executable,
+        "-m",
+        "backend",
+        "--device",
+        device,
+        "--connection-file",
+        str(connection_file),
+        "--log-dir",
+        str(directory / "log"),
+        "--engine-limits",
+        engine_limits,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if read_connection_file(connection_file).pid == process.pid:
+                return process
+        except (FileNotFoundError, ValueError):
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the daemon did not start")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) of `pid`; NaN where /proc is not available."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Median seconds of one 512×512 job, nothing else queued."""
+
+    round_trip_s: float  # submit → result through the daemon
+    daemon_engine_s: float  # the engine's own time inside the daemon (stats["run_s"])
+    in_process_s: float  # `Inpainter.remove` called in this process's main thread
+
+
+def protocol_overhead(connection_file: Path, device: str, engine_limits: str) -> Overhead:
+    from iic_engine import EngineLimits, Inpainter
+
+    image, hole = sample_job(0)
+    with DaemonClient.connect(connection_file) as client:
+        client.submit(request_for(image, hole)).wait()  # warm-up
+        round_trips, engine_times = [], []
+        for _ in range(OVERHEAD_REPEATS):
+            started = time.perf_counter()
+            result = client.submit(request_for(image, hole)).wait()
+            round_trips.append(time.perf_counter() - started)
+            engine_times.append(float(result.stats["run_s"]))
+    inpainter = Inpainter(device=device, limits=EngineLimits(**json.loads(engine_limits)))
+    inpainter.remove(image, hole)  # warm-up
+    in_process = []
+    for _ in range(OVERHEAD_REPEATS):
+        started = time.perf_counter()
+        inpainter.remove(image, hole)
+        in_process.append(time.perf_counter() - started)
+    return Overhead(
+        statistics.median(round_trips),
+        statistics.median(engine_times),
+        statistics.median(in_process),
+    )
+
+
+def run_load(connection_file: Path, daemon_pid: int, clients: int, seconds: float) -> LoadRow:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def session(index: int) -> None:
+        image, hole = sample_job(index)
+        with DaemonClient.connect(connection_file) as client:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                client.submit(request_for(image, hole)).wait()
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=session, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    ordered = sorted(latencies)
+    return LoadRow(
+        clients=clients,
+        jobs=len(ordered),
+        jobs_per_minute=60 * len(ordered) / elapsed,
+        p50_s=statistics.median(ordered),
+        p95_s=ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        peak_rss_mb=peak_rss_mb(daemon_pid),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--seconds", type=float, default=30.0, help="submitting time per N")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engine-limits", default="{}", help="JSON of EngineLimits fields")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        daemon = start_daemon(Path(directory), args.device, args.engine_limits)
+        connection_file = Path(directory) / "daemon.json"
+        try:
+            overhead = protocol_overhead(connection_file, args.device, args.engine_limits)
+            rows = [run_load(connection_file, daemon.pid, n, args.seconds) for n in args.clients]
+        finally:
+            daemon.terminate()
+            daemon.wait()
+    print(
+        f"{SIDE}×{SIDE} RGB uint8, {HOLE_SIDE}×{HOLE_SIDE} hole, device {args.device}, "
+        f"engine limits {args.engine_limits}, {args.seconds:g} s per row, {os.cpu_count()} CPUs"
+    )
+    print()
+    print(
+        "| clients | jobs | jobs/min | p50 latency (s) | p95 latency (s) | daemon peak RSS (MB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row.clients} | {row.jobs} | {row.jobs_per_minute:.1f} | {row.p50_s:.2f} | "
+            f"{row.p95_s:.2f} | {row.peak_rss_mb:.0f} |"
+        )
+    print()
+    print(
+        f"One job alone (median of {OVERHEAD_REPEATS}): through the daemon "
+        f"{overhead.round_trip_s:.3f} s, of which the engine {overhead.daemon_engine_s:.3f} s; "
+        f"in-process `Inpainter.remove` {overhead.in_process_s:.3f} s."
+    )
+    print(
+        f"Overhead ratio vs in-process call: {overhead.round_trip_s / overhead.in_process_s:.3f}; "
+        f"round trip vs the daemon's own engine time: "
+        f"{overhead.round_trip_s / overhead.daemon_engine_s:.3f} (target ≤ 1.10)."
+    )
+
+
+if __name__ == "__main__":
+    main()
