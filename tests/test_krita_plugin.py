@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,18 +79,17 @@ def _test_image() -> np.ndarray:
     return np.stack([*rgb, np.full_like(x, 255)], -1).astype(np.uint8)
 
 
-def in_editors(
-    binds: dict[Path, str], env: dict[str, str], command: list[str], log: Path
-) -> subprocess.CompletedProcess:
+def start_in_editors(
+    binds: dict[Path, str], env: dict[str, str], command: list[str], work: Path
+) -> subprocess.Popen:
+    """Start `command` in the editors root; its output goes to work/editor.log."""
     args = [str(IN_EDITORS)]
     for host, inside in binds.items():
         args += ["-b", f"{host}:{inside}"]
     for name, value in env.items():
         args += ["-e", f"{name}={value}"]
-    with log.open("w") as output:
-        return subprocess.run(
-            [*args, *command], stdout=output, stderr=subprocess.STDOUT, timeout=KRITA_TIMEOUT_S
-        )
+    log = (work / "editor.log").open("w")
+    return subprocess.Popen([*args, *command], stdout=log, stderr=subprocess.STDOUT)
 
 
 def _root_python_version() -> str:
@@ -114,9 +114,9 @@ class Daemon:
     root_connection_dir: Path  # what the root sees as ROOT_CONNECTION_DIR
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    base = tmp_path_factory.mktemp("daemon")
+@contextmanager
+def running_daemon(base: Path) -> Iterator[Daemon]:
+    """`python -m backend` on loopback with its connection file under `base`."""
     connection_file = base / "iic-inpaint" / "daemon.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "backend", "--device", "cpu"]
@@ -133,8 +133,15 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
             time.sleep(0.2)
         yield Daemon(process, connection_file, _root_connection_dir(connection_file, base))
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("daemon")) as started:
+        yield started
 
 
 def _root_connection_dir(connection_file: Path, base: Path) -> Path:
@@ -198,38 +205,44 @@ class KritaRun:
 
 
 def run_driver(
-    home: Path, inputs: Path, scenarios: list[dict], work: Path, connection_dir: Path | None
+    home: Path,
+    inputs: Path,
+    scenarios: list[dict],
+    work: Path,
+    connection_dir: Path | None,
+    during: Callable[[Path], None] | None = None,
 ) -> KritaRun:
+    """Run the scenarios in one kritarunner; `during(out_dir)` runs on the host meanwhile."""
     out = work / "out"
     out.mkdir(parents=True)
     spec = {"out_dir": f"{ROOT_WORK}/out", "image_npy": "/in/image.npy", "scenarios": scenarios}
     (work / "spec.json").write_text(json.dumps(spec))
-    binds = {
-        work: ROOT_WORK,
-        home: ROOT_HOME,
-        inputs: "/in",
-        REPO / "tests/krita_driver": ROOT_DRIVER,
-    }
+    binds = {work: ROOT_WORK, home: ROOT_HOME, inputs: "/in"}
     if connection_dir is not None:
         binds[connection_dir] = ROOT_CONNECTION_DIR
-    env = {
-        "HOME": ROOT_HOME,
-        "QT_QPA_PLATFORM": "offscreen",
-        "PYTHONPATH": f"{ROOT_DRIVER}:{PYKRITA}",
-    }
-    command = [
-        "kritarunner",
-        "-s",
-        "iic_krita_driver",
-        "-f",
-        "kritarunner_main",
-        f"{ROOT_WORK}/spec.json",
-    ]
-    completed = in_editors(binds, env, command, work / "kritarunner.log")
-    log = (work / "kritarunner.log").read_text(errors="replace")
-    assert completed.returncode == 0, log[-3000:]
+    command = ["kritarunner", "-s", "iic_krita_driver", "-f", "kritarunner_main"]
+    runner = start_in_editors(
+        kritarunner_binds(binds), KRITARUNNER_ENV, [*command, f"{ROOT_WORK}/spec.json"], work
+    )
+    if during is not None:
+        during(out)
+    returncode = runner.wait(timeout=KRITA_TIMEOUT_S)
+    log = (work / "editor.log").read_text(errors="replace")
+    assert returncode == 0, log[-3000:]
     assert (out / "report.json").exists(), log[-3000:]
     return KritaRun(out, json.loads((out / "report.json").read_text()))
+
+
+KRITARUNNER_ENV = {
+    "HOME": ROOT_HOME,
+    "QT_QPA_PLATFORM": "offscreen",
+    # kritarunner does not search the pykrita folder itself (shared/editors/README.md §4).
+    "PYTHONPATH": f"{ROOT_DRIVER}:{PYKRITA}",
+}
+
+
+def kritarunner_binds(binds: dict[Path, str]) -> dict[Path, str]:
+    return {**binds, REPO / "tests/krita_driver": ROOT_DRIVER}
 
 
 def _scenario(name: str, **fields: object) -> dict:
@@ -447,11 +460,11 @@ def gui_report(
     binds[daemon.root_connection_dir] = ROOT_CONNECTION_DIR
     env = {"HOME": ROOT_HOME, "IIC_GUI_TEST": f"{ROOT_WORK}/report.json"}
     command = ["timeout", str(KRITA_TIMEOUT_S - 20), *XVFB, "krita", "--nosplash"]
-    completed = in_editors(binds, env, command, work / "krita.log")
-    log = (work / "krita.log").read_text(errors="replace")
+    returncode = start_in_editors(binds, env, command, work).wait(timeout=KRITA_TIMEOUT_S)
+    log = (work / "editor.log").read_text(errors="replace")
     assert (work / "report.json").exists(), log[-3000:]
     report = json.loads((work / "report.json").read_text())
-    assert completed.returncode == 0 and report["ok"], report.get("error", log[-3000:])
+    assert returncode == 0 and report["ok"], report.get("error", log[-3000:])
     return report
 
 
@@ -475,3 +488,61 @@ def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> 
     after = gui_report["layers_after"]
     assert after[after.index("Background") + 1] == RESULT_LAYER
     assert gui_report["layers_after_undo"] == gui_report["layers_before"]
+
+
+# ---- failures on the way ------------------------------------------------------------------
+
+# Large enough that the daemon is still working (about 8 s on 2 cores) when it is killed.
+VANISH_SIZE = (1024, 1024)
+VANISH_OBJECT = (312, 312, 400, 400)
+FLAG_TIMEOUT_S = 60
+
+
+def test_a_daemon_vanishing_mid_job_gives_a_message_and_no_layer(
+    krita_home: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    scenario = {
+        "name": "vanish",
+        "model": "RGBA",
+        "depth": "U8",
+        "size": list(VANISH_SIZE),
+        "rect": list(VANISH_OBJECT),
+        "flag_when_submitted": True,
+    }
+    work = tmp_path_factory.mktemp("krita-vanish")
+    with running_daemon(tmp_path_factory.mktemp("vanishing-daemon")) as doomed:
+
+        def kill_once_submitted(out: Path) -> None:
+            deadline = time.monotonic() + FLAG_TIMEOUT_S
+            while not (out / "vanish.submitted").exists():
+                assert time.monotonic() < deadline, "the plug-in never submitted the job"
+                time.sleep(0.05)
+            doomed.process.kill()
+
+        run = run_driver(
+            krita_home, inputs, [scenario], work, doomed.root_connection_dir, kill_once_submitted
+        )
+    report = run.scenario("vanish")
+    assert report["requests"], "the job never reached the daemon"
+    assert not any(n.startswith(RESULT_LAYER) for n in _layer_names(report)), report
+    assert "daemon stopped" in report["message"] and "iic-inpaint serve" in report["message"]
+    assert run.source("vanish", "after") == run.source("vanish", "before")
+
+
+def test_without_vendored_packages_the_plugin_says_what_to_run(
+    krita_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    work = tmp_path_factory.mktemp("krita-no-vendor")
+    pykrita = work / "pykrita"
+    installed = krita_home / ".local/share/krita/pykrita" / PLUGIN
+    shutil.copytree(installed, pykrita / PLUGIN, ignore=shutil.ignore_patterns("vendor"))
+    env = {**KRITARUNNER_ENV, "PYTHONPATH": f"{ROOT_DRIVER}:/p"}
+    binds = kritarunner_binds({work: ROOT_WORK, krita_home: ROOT_HOME, pykrita: "/p"})
+    command = ["kritarunner", "-s", "iic_krita_driver", "-f", "missing_packages_main"]
+    start_in_editors(binds, env, [*command, f"{ROOT_WORK}/missing.json"], work).wait(
+        timeout=KRITA_TIMEOUT_S
+    )
+    log = (work / "editor.log").read_text(errors="replace")
+    assert (work / "missing.json").exists(), log[-3000:]
+    (message,) = json.loads((work / "missing.json").read_text())["messages"]
+    assert "iic-inpaint install-plugin krita --python-version 3." in message

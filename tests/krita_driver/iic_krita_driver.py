@@ -19,7 +19,6 @@ from pathlib import Path
 import iic_remove_object
 import numpy as np
 from iic_remove_object.document_access import store_region
-from iic_remove_object.remove_object import RemoveObjectController
 from krita import Krita, Selection
 from PyQt5.QtCore import QByteArray, QEventLoop, QTimer
 
@@ -31,6 +30,7 @@ class SubmitSpy:
 
     def __init__(self):
         self.requests = []
+        self.on_submitted = None  # called once the daemon accepted a job
         try:
             from iic_client import DaemonClient
         except ImportError:
@@ -40,7 +40,10 @@ class SubmitSpy:
 
         def submit(client, request):
             spy.requests.append(request)
-            return original(client, request)
+            job = original(client, request)
+            if spy.on_submitted is not None:
+                spy.on_submitted()
+            return job
 
         DaemonClient.submit = submit
 
@@ -67,6 +70,10 @@ def krita_samples(rgba8, model, depth):
 def build_document(scenario, rgba8):
     app = Krita.instance()
     app.setBatchmode(True)
+    if scenario.get("size"):
+        width, height = scenario["size"]
+        rgba8 = np.tile(rgba8, (height // rgba8.shape[0] + 1, width // rgba8.shape[1] + 1, 1))
+        rgba8 = np.ascontiguousarray(rgba8[:height, :width])
     height, width = rgba8.shape[:2]
     if scenario.get("open_png"):
         doc = app.openDocument(scenario["open_png"])
@@ -108,6 +115,8 @@ def layer_bytes(doc, node):
 
 
 def run_scenario(scenario, rgba8, out_dir, spy):
+    from iic_remove_object.remove_object import RemoveObjectController  # needs the vendor/ folder
+
     doc, source = build_document(scenario, rgba8)
     if scenario.get("avoid_rect"):
         select(doc, scenario["avoid_rect"])
@@ -117,6 +126,9 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     before = layer_bytes(doc, source)
     controller = RemoveObjectController(connection_file=scenario.get("connection_file"))
     spy.requests.clear()
+    if scenario.get("flag_when_submitted"):
+        flag = out_dir / f"{scenario['name']}.submitted"
+        spy.on_submitted = flag.touch
     run_controller(controller, doc, source, scenario.get("want_confidence", False))
     prefix = out_dir / scenario["name"]
     (prefix.with_suffix(".source_before")).write_bytes(before)
@@ -145,6 +157,7 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     }
     if spy.requests and spy.requests[0].avoid is not None:
         (prefix.with_suffix(".avoid_sent")).write_bytes(spy.requests[0].avoid)
+    spy.on_submitted = None
     doc.setModified(False)
     doc.close()
     return report
@@ -162,6 +175,17 @@ def describe(request):
         "use": request.use is not None,
         "want_confidence": request.want_confidence,
     }
+
+
+def missing_packages_main(args):
+    """Import the plug-in without its vendor/ folder; report what the action would say."""
+    import iic_remove_object  # noqa: F401  (registers the stand-in extension)
+    from iic_remove_object.missing_packages import MissingPackagesExtension
+
+    messages = [
+        e.message for e in Krita.instance().extensions() if isinstance(e, MissingPackagesExtension)
+    ]
+    Path(args[0]).write_text(json.dumps({"messages": messages}))
 
 
 def kritarunner_main(args):
