@@ -46,6 +46,9 @@ DAEMON_START_TIMEOUT_S = 120
 WIDTH, HEIGHT = 96, 64
 OBJECT = (30, 20, 24, 16)  # x, y, w, h of the selection
 AVOID = (0, 0, 40, 64)
+# Large enough that the daemon is still working (about 8 s on 2 cores) seconds after accepting.
+VANISH_SIZE = (1024, 1024)
+VANISH_OBJECT = (312, 312, 400, 400)
 
 
 def _skip_reason() -> str | None:
@@ -260,6 +263,8 @@ def with_daemon(
         _scenario("f16", model="RGBA", depth="F16"),
         _scenario("grey", model="GRAYA", depth="U8"),
         _scenario("avoid", open_png="/in/image.png", avoid_rect=list(AVOID)),
+        # Last: the daemon may still finish the cancelled job's current stage.
+        {**_vanish_sized("cancel"), "cancel_when_submitted": True},
     ]
     work = tmp_path_factory.mktemp("krita-with-daemon")
     return run_driver(krita_home, inputs, scenarios, work, daemon.root_connection_dir)
@@ -296,6 +301,17 @@ def cli_result_avoiding(inputs: Path) -> np.ndarray:
     return _cli_remove(inputs, inputs / "cli-avoid.png", "--avoid", str(inputs / "avoid.png"))
 
 
+def _vanish_sized(name: str) -> dict:
+    """A job the daemon is still working on seconds after accepting it."""
+    return {
+        "name": name,
+        "model": "RGBA",
+        "depth": "U8",
+        "size": list(VANISH_SIZE),
+        "rect": list(VANISH_OBJECT),
+    }
+
+
 def _layer_names(scenario: dict) -> list[str]:
     return [layer["name"] for layer in scenario["layers"]]
 
@@ -322,6 +338,19 @@ def test_the_plugin_runs_from_its_install_with_the_root_python(with_daemon: Krit
 
 
 # ---- a removal --------------------------------------------------------------------------
+
+
+def test_progress_reaches_the_ui_while_the_daemon_works(with_daemon: KritaRun) -> None:
+    progress = with_daemon.scenario("u8")["progress"]
+    assert progress[0] == ["Sent to the IIC Inpaint daemon", 0.0]
+    assert len(progress) > 2 and all(0.0 <= fraction <= 1.0 for _, fraction in progress)
+
+
+def test_cancel_stops_the_job_and_adds_nothing(with_daemon: KritaRun) -> None:
+    scenario = with_daemon.scenario("cancel")
+    assert scenario["requests"] and scenario["message"].startswith("Cancelled")
+    assert not any(n.startswith(RESULT_LAYER) for n in _layer_names(scenario))
+    assert with_daemon.source("cancel", "after") == with_daemon.source("cancel", "before")
 
 
 def test_result_layer_is_added_directly_above_the_source(with_daemon: KritaRun) -> None:
@@ -492,23 +521,13 @@ def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> 
 
 # ---- failures on the way ------------------------------------------------------------------
 
-# Large enough that the daemon is still working (about 8 s on 2 cores) when it is killed.
-VANISH_SIZE = (1024, 1024)
-VANISH_OBJECT = (312, 312, 400, 400)
 FLAG_TIMEOUT_S = 60
 
 
 def test_a_daemon_vanishing_mid_job_gives_a_message_and_no_layer(
     krita_home: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    scenario = {
-        "name": "vanish",
-        "model": "RGBA",
-        "depth": "U8",
-        "size": list(VANISH_SIZE),
-        "rect": list(VANISH_OBJECT),
-        "flag_when_submitted": True,
-    }
+    scenario = {**_vanish_sized("vanish"), "flag_when_submitted": True}
     work = tmp_path_factory.mktemp("krita-vanish")
     with running_daemon(tmp_path_factory.mktemp("vanishing-daemon")) as doomed:
 

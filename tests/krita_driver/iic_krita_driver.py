@@ -23,6 +23,7 @@ from krita import Krita, Selection
 from PyQt5.QtCore import QByteArray, QEventLoop, QTimer
 
 SCENARIO_TIMEOUT_MS = 180_000
+CANCEL_DELAY_MS = 300
 
 
 class SubmitSpy:
@@ -129,6 +130,10 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     if scenario.get("flag_when_submitted"):
         flag = out_dir / f"{scenario['name']}.submitted"
         spy.on_submitted = flag.touch
+    if scenario.get("cancel_when_submitted"):
+        spy.on_submitted = lambda: QTimer.singleShot(CANCEL_DELAY_MS, controller.cancel)
+    progress = []
+    controller.progress_changed.connect(lambda text, fraction: progress.append([text, fraction]))
     run_controller(controller, doc, source, scenario.get("want_confidence", False))
     prefix = out_dir / scenario["name"]
     (prefix.with_suffix(".source_before")).write_bytes(before)
@@ -149,6 +154,7 @@ def run_scenario(scenario, rgba8, out_dir, spy):
                 out_dir / f"{scenario['name']}.{node.name().replace(' ', '_').replace(':', '')}"
             ).write_bytes(layer_bytes(doc, node))
     report = {
+        "progress": progress,
         "message": controller.last_message,
         "layers": layers,
         "busy_after": controller.busy,
