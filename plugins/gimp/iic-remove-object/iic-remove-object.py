@@ -23,6 +23,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import daemon_connection  # noqa: E402
 import pixel_layout  # noqa: E402
+import removal_worker  # noqa: E402
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 PROCEDURE_NAME = "plug-in-iic-remove-object"
@@ -33,8 +34,8 @@ MAX_ITERATIONS = 16  # iic_client.protocol.MAX_ITERATIONS; not imported so regis
 PROGRESS_START_TEXT = "Remove Object: sending the layer to IIC Inpaint…"
 
 
-class RemovalFailed(RuntimeError):
-    """The removal could not run; the message tells the person what to change or run."""
+class RemovalRefused(ValueError):
+    """The removal cannot run on this input; the message tells the person what to change."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,10 @@ def run_remove_object(
     try:
         layer = remove_object(image, drawables, RemovalOptions.from_config(config))
     except (
-        RemovalFailed,
-        pixel_layout.UnsupportedImage,
+        RemovalRefused,
+        pixel_layout.LayoutError,
         daemon_connection.DaemonUnavailable,
+        removal_worker.RemovalFailed,
     ) as error:
         return failure(procedure, str(error))
     if run_mode == Gimp.RunMode.INTERACTIVE:
@@ -209,27 +211,27 @@ def remove_object(
 
 def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:
     if len(drawables) != 1:
-        raise RemovalFailed(
+        raise RemovalRefused(
             f"Remove Object works on one layer at a time, and {len(drawables)} are selected. "
             "Pick only the layer the object is on."
         )
     (drawable,) = drawables
     if not isinstance(drawable, Gimp.Layer):
-        raise RemovalFailed(
+        raise RemovalRefused(
             "Remove Object fills a layer, and the active item is a channel or a layer mask. "
             "Click the layer the object is on in the Layers dialog."
         )
     if drawable.is_group():
-        raise RemovalFailed(
+        raise RemovalRefused(
             "Remove Object fills a pixel layer, not a layer group. Pick the layer inside the "
             "group that holds the object."
         )
     if image.get_floating_sel() is not None:
-        raise RemovalFailed(
+        raise RemovalRefused(
             "The image has a floating selection. Anchor it or make it a new layer first."
         )
     if Gimp.Selection.is_empty(image):
-        raise RemovalFailed(
+        raise RemovalRefused(
             "Nothing is selected. Select the object to remove (for example with the Free "
             "Select tool, a little wider than the object), then run Remove Object again."
         )
@@ -238,7 +240,7 @@ def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Laye
 
 def channel_of(image: Gimp.Image, channel: Gimp.Channel | None, role: str) -> Gimp.Channel | None:
     if channel is not None and channel.get_image() != image:
-        raise RemovalFailed(
+        raise RemovalRefused(
             f"The {role} channel “{channel.get_name()}” belongs to another image. Choose a "
             "channel of this image."
         )
@@ -271,44 +273,35 @@ def run_job(
     hole: bytes,
     masks: dict[str, bytes | None],
     options: RemovalOptions,
-) -> Any:
+) -> dict[str, Any]:
     """Send the removal and wait for its result, reporting the daemon's stages as progress."""
-    client_module = daemon_connection.import_client()
-    settings = daemon_connection.load_settings()
-    client = daemon_connection.connect(client_module, settings)
+    daemon_connection.import_client()  # says exactly what to install if vendor/ lacks it
+    request = {
+        "width": region.width,
+        "height": region.height,
+        "channels": layout.channels,
+        "dtype": layout.dtype,
+        "pixels": pixels,
+        "hole": hole,
+        "avoid": masks["avoid"],
+        "use": masks["use"],
+        "iterations": options.iterations,
+        "want_confidence": options.add_confidence_layer,
+    }
     Gimp.progress_init(PROGRESS_START_TEXT)
     try:
-        job = client.submit(
-            client_module.RemovalRequest(
-                width=region.width,
-                height=region.height,
-                channels=layout.channels,
-                dtype=layout.dtype,
-                pixels=pixels,
-                hole=hole,
-                avoid=masks["avoid"],
-                use=masks["use"],
-                iterations=options.iterations,
-                want_confidence=options.add_confidence_layer,
-            )
-        )
-        # When the person cancels the progress bar, GIMP kills this process; the daemon
-        # then misses this client's pings and cancels the job itself.
-        return job.wait(on_progress=show_progress)
-    except client_module.ClientError as error:
-        raise RemovalFailed(str(error)) from None
+        return removal_worker.run_removal(request, show_progress)
     finally:
-        client.close()
         Gimp.progress_end()
 
 
-def show_progress(progress: Any) -> None:
-    if progress.queue_position > 0:
-        text = f"Remove Object: waiting for the daemon ({progress.queue_position} ahead)…"
+def show_progress(progress: dict[str, Any]) -> None:
+    if progress["queue_position"] > 0:
+        text = f"Remove Object: waiting for the daemon ({progress['queue_position']} ahead)…"
     else:
-        text = f"Remove Object: {progress.message or progress.stage}"
+        text = f"Remove Object: {progress['message'] or progress['stage']}"
     Gimp.progress_set_text(text)
-    Gimp.progress_update(min(max(progress.fraction, 0.0), 1.0))
+    Gimp.progress_update(min(max(progress["fraction"], 0.0), 1.0))
 
 
 def add_result_layers(
@@ -316,29 +309,25 @@ def add_result_layers(
     source: Gimp.Layer,
     region: LayerRegion,
     layout: pixel_layout.PixelLayout,
-    result: Any,
+    result: dict[str, Any],
     options: RemovalOptions,
 ) -> Gimp.Layer:
-    if (result.width, result.height, result.channels, result.dtype) != (
-        region.width,
-        region.height,
-        layout.channels,
-        layout.dtype,
-    ):
-        raise RemovalFailed(
+    shape = (result["width"], result["height"], result["channels"], result["dtype"])
+    if shape != (region.width, region.height, layout.channels, layout.dtype):
+        raise RemovalRefused(
             "The daemon answered with an image of another size or depth. Update the plug-in "
             "and the daemon to the same release (`iic-inpaint install-plugin gimp`)."
         )
-    fill = pixel_layout.wire_to_native(result.pixels, layout.dtype)
+    fill = pixel_layout.wire_to_native(result["pixels"], layout.dtype)
     pixel_layout.check_frame(fill, layout, region.width, region.height, "the daemon's result")
     image.undo_group_start()
     try:
         layer = add_layer_above(image, source, region, FILL_LAYER_NAME, layout.model)
         write_clipped_to_selection(layer, region, layout.babl_format, fill)
-        if options.add_confidence_layer and result.confidence is not None:
+        if options.add_confidence_layer and result["confidence"] is not None:
             confidence = add_layer_above(image, layer, region, CONFIDENCE_LAYER_NAME, layout.model)
             write_clipped_to_selection(
-                confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result.confidence
+                confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result["confidence"]
             )
     finally:
         image.undo_group_end()

@@ -45,8 +45,8 @@ MASK_BABL_FORMAT = "Y u8"
 CONFIDENCE_BABL_FORMAT = "Y' u8"
 
 
-class UnsupportedImage(ValueError):
-    """The image or layer cannot be sent as it is; the message says what to do."""
+class LayoutError(ValueError):
+    """The pixels cannot travel as they are; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,15 @@ def layout_for(base_type: str, precision: str, has_alpha: bool) -> PixelLayout:
     """The layout for a drawable of an image with `base_type` ("rgb" | "gray" | "indexed",
     `Gimp.ImageBaseType.value_nick`) and `precision` (`Gimp.Precision.value_nick`)."""
     if base_type == "indexed":
-        raise UnsupportedImage(
+        raise LayoutError(
             "Remove Object works on RGB and greyscale images, and this image is indexed. "
             "Convert it first with Image ▸ Mode ▸ RGB, then run Remove Object again."
         )
     if base_type not in ("rgb", "gray"):
-        raise UnsupportedImage(f"Remove Object does not know the image mode {base_type!r}.")
+        raise LayoutError(f"Remove Object does not know the image mode {base_type!r}.")
     component = precision.split("-", 1)[0]
     if component not in _DTYPE_FOR_PRECISION:
-        raise UnsupportedImage(f"Remove Object does not know the image precision {precision!r}.")
+        raise LayoutError(f"Remove Object does not know the image precision {precision!r}.")
     model = "rgb" if base_type == "rgb" else "grey"
     return PixelLayout(model=model, has_alpha=has_alpha, dtype=_DTYPE_FOR_PRECISION[component])
 
@@ -94,7 +94,7 @@ def layout_for(base_type: str, precision: str, has_alpha: bool) -> PixelLayout:
 def check_hole(hole: bytes, layer_name: str) -> None:
     """Refuse a selection that leaves the layer untouched (0 = keep, 255 = hole)."""
     if hole.count(0) == len(hole):
-        raise UnsupportedImage(
+        raise LayoutError(
             f"The selection does not cover any pixel of the layer “{layer_name}”. Select the "
             "object to remove on this layer (or pick the layer it is on), then run Remove "
             "Object again."
@@ -124,7 +124,7 @@ def check_frame(pixels: bytes, layout: PixelLayout, width: int, height: int, wha
     """Fail loudly on a size mismatch rather than write a sheared layer."""
     expected = layout.frame_size(width, height)
     if len(pixels) != expected:
-        raise ValueError(
+        raise LayoutError(
             f"{what}: got {len(pixels)} bytes for {width}×{height} {layout.babl_format}, "
             f"expected {expected}. The daemon and the plug-in disagree; reinstall the plug-in "
             "with the same IIC Inpaint version as the daemon (`iic-inpaint install-plugin gimp`)."
