@@ -37,6 +37,8 @@ WAKE_ENDPOINT = "inproc://iic-worker-events"
 # A message up to this multiple of the limit still gets a "message_too_large" reply; ZeroMQ
 # cuts a larger one off at the transport (and drops that connection) before buffering it.
 TRANSPORT_SIZE_FACTOR = 2
+# Messages read before relaying the workers' events again, so a flood cannot starve progress.
+MESSAGES_PER_ROUND = 100
 
 
 @dataclass
@@ -114,7 +116,9 @@ class Daemon:
     # ---- incoming messages -----------------------------------------------------------------
 
     def _receive_all(self) -> None:
-        while self._router.poll(0, zmq.POLLIN):
+        for _ in range(MESSAGES_PER_ROUND):
+            if not self._router.poll(0, zmq.POLLIN):
+                return
             frames = self._router.recv_multipart(copy=True)
             try:
                 self._handle(frames)

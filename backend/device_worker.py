@@ -11,26 +11,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from backend.fair_queue import FairQueue
 from backend.wire_arrays import confidence_to_wire, image_to_wire, inputs_from_submit
 from iic_client import protocol
 from iic_client.protocol import ErrorCode
-from iic_engine import InpaintingError, RemovalCancelled
+from iic_engine import Inpainter, InpaintingError, RemovalCancelled
 
 log = logging.getLogger(__name__)
 
 OUT_OF_MEMORY_FALLBACK_NOTE = "The GPU ran out of memory; this removal was finished on the CPU."
-
-
-class Engine(Protocol):
-    """What the worker needs of `iic_engine.Inpainter`."""
-
-    @property
-    def device(self) -> str: ...
-
-    def remove(self, image: Any, hole: Any, **options: Any) -> Any: ...
 
 
 @dataclass
@@ -84,17 +75,17 @@ class DeviceWorker(threading.Thread):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Inpainter,
         queue: FairQueue[RemovalJob],
         post: Callable[[WorkerEvent], None],
-        cpu_engine_factory: Callable[[], Engine],
+        cpu_engine_factory: Callable[[], Inpainter],
     ) -> None:
         super().__init__(name=f"iic-worker-{engine.device}", daemon=True)
         self._engine = engine
         self._queue = queue
         self._post = post
         self._cpu_engine_factory = cpu_engine_factory
-        self._cpu_engine: Engine | None = None
+        self._cpu_engine: Inpainter | None = None
 
     def run(self) -> None:
         while (taken := self._queue.take()) is not None:
@@ -154,7 +145,7 @@ class DeviceWorker(threading.Thread):
         stats = {**finished.stats, "note": OUT_OF_MEMORY_FALLBACK_NOTE, "retried_on_cpu": True}
         return JobFinished(job.key, finished.pixels, finished.confidence, stats)
 
-    def _remove(self, engine: Engine, job: RemovalJob) -> JobFinished:
+    def _remove(self, engine: Inpainter, job: RemovalJob) -> JobFinished:
         inputs = inputs_from_submit(job.submit)
         started = time.monotonic()
         result = engine.remove(

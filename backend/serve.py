@@ -27,6 +27,7 @@ from iic_client.connection_file import ConnectionInfo, read_connection_file, wri
 
 log = logging.getLogger(__name__)
 
+EXIT_CANNOT_START = 2
 EXIT_ALREADY_RUNNING = 3
 # How long a running job may take to notice shutdown before the process exits anyway.
 WORKER_STOP_TIMEOUT_S = 10.0
@@ -47,13 +48,17 @@ def serve(config: DaemonConfig) -> int:
 
 
 def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
-    from iic_engine import EngineLimits, Inpainter
+    from iic_engine import EngineLimits, Inpainter, InpaintingError
 
     stale = lock.stale_connection_info()
     if stale is not None:
         log.warning("replacing the stale connection file of process %d", stale.pid)
-    limits = EngineLimits(**config.engine_limits)
-    engine = Inpainter(config.weights, config.device, limits)
+    try:
+        limits = EngineLimits(**config.engine_limits)
+        engine = Inpainter(config.weights, config.device, limits)
+    except (InpaintingError, TypeError) as error:  # TypeError: unknown --engine-limits field
+        print(f"iic-inpaint serve: {error}", file=sys.stderr)
+        return EXIT_CANNOT_START
     log.info("model %s loaded on %s; log file %s", engine.model_version, engine.device, log_path)
 
     context = zmq.Context()

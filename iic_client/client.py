@@ -228,7 +228,10 @@ class DaemonClient:
         return job
 
     def close(self) -> None:
+        """Cancel this session's unfinished jobs and disconnect."""
         with self._lock:
+            for job in list(self._jobs.values()):
+                job.cancel()
             self._socket.close(linger=0)
             self._context.term()
 

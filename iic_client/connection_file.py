@@ -109,7 +109,10 @@ def write_connection_file(path: Path, info: ConnectionInfo) -> None:
 
 
 def make_private_dir(path: Path) -> None:
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    """Create `path` and any missing parents with mode 0700 (mkdir's `parents` would use 0777)."""
+    for directory in [*reversed(path.parents), path]:
+        if not directory.exists():
+            directory.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
     if sys.platform != "win32" and stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR_MODE:
         os.chmod(path, PRIVATE_DIR_MODE)
 

@@ -320,3 +320,13 @@ def test_fuzzed_signed_messages_get_an_error_and_the_daemon_keeps_serving(
     assert isinstance(
         protocol.decode(secret, welcome, protocol.DAEMON_KINDS).message, protocol.Welcome
     )
+
+
+def test_engine_errors_keep_their_code_and_message(client: DaemonClient) -> None:
+    sample = sample_image(80)
+    whole = replace(sample.request(), hole=bytes([255]) * len(sample.request().hole))
+    with pytest.raises(ClientError) as raised:
+        client.submit(whole).wait(timeout_s=60)
+    assert raised.value.code == "no_context"
+    assert "Select only the object" in str(raised.value)
+    assert client.status()["running"] == 0

@@ -1,0 +1,65 @@
+"""The device worker's out-of-memory fallback: a GPU job that runs out of memory finishes on the CPU.
+
+No GPU here, so the GPU engine is a stand-in that raises torch's own OutOfMemoryError; the CPU
+engine it falls back to is the real `Inpainter`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from daemon_process import FAST_ENGINE_LIMITS, result_image, sample_image
+
+from backend.device_worker import DeviceWorker, JobFailed, JobFinished, RemovalJob, WorkerEvent
+from backend.fair_queue import FairQueue
+from iic_client import protocol
+from iic_engine import EngineLimits, Inpainter
+
+
+class OutOfMemoryGpu:
+    device = "cuda"
+
+    def remove(self, *args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def run_one_job(worker_engine: object, submit: protocol.Submit) -> list[WorkerEvent]:
+    events: list[WorkerEvent] = []
+    done = threading.Event()
+
+    def post(event: WorkerEvent) -> None:
+        events.append(event)
+        if isinstance(event, (JobFinished, JobFailed)):
+            done.set()
+
+    queue: FairQueue[RemovalJob] = FairQueue(max_length=1)
+    worker = DeviceWorker(
+        worker_engine,  # type: ignore[arg-type]
+        queue,
+        post,
+        lambda: Inpainter(device="cpu", limits=EngineLimits(**FAST_ENGINE_LIMITS)),
+    )
+    worker.start()
+    queue.put(b"client", submit.job, RemovalJob(b"client", submit.job, submit))
+    assert done.wait(timeout=120)
+    queue.close()
+    worker.join(timeout=10)
+    return events
+
+
+def test_gpu_out_of_memory_retries_on_the_cpu_and_says_so() -> None:
+    sample = sample_image(3)
+    request = sample.request()
+    submit = protocol.Submit(
+        "oom", request.width, request.height, 3, "uint8", request.pixels, request.hole
+    )
+    events = run_one_job(OutOfMemoryGpu(), submit)
+    finished = events[-1]
+    assert isinstance(finished, JobFinished), finished
+    assert finished.stats["retried_on_cpu"] is True
+    assert finished.stats["device"] == "cpu"
+    assert any("ran out of memory" in getattr(event, "message", "") for event in events)
+    filled = result_image(finished.pixels, sample.image)
+    np.testing.assert_array_equal(filled[sample.hole == 0], sample.image[sample.hole == 0])
