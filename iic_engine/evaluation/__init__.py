@@ -1,0 +1,1 @@
+"""Evaluation: image-quality metrics and the dev-eval report (§4.2–4.3)."""

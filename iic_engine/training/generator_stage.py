@@ -1,0 +1,130 @@
+"""Stage 1: the iterative inpainting model (generator with confidence decoder) against the
+SN-PatchGAN discriminator, with the losses of §3.2 summed over the feedback iterations."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from iic_engine.networks.discriminator import PatchDiscriminator
+from iic_engine.networks.generator import Generator
+from iic_engine.training.config import TrainingConfig
+from iic_engine.training.feedback_training import FeedbackPass, FeedbackTraining, as_passes
+from iic_engine.training.losses import (
+    coarse_loss,
+    confidence_loss,
+    discriminator_loss,
+    inpainting_loss,
+)
+from iic_engine.training.runtime import Runtime
+
+
+def _adam(module: nn.Module, config: TrainingConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(
+        module.parameters(), lr=config.optim.learning_rate, betas=config.optim.betas
+    )
+
+
+def _composite(feedback_pass: FeedbackPass) -> torch.Tensor:
+    """y∘m + z: the pass's result as the discriminator sees it (Eq. 1)."""
+    return feedback_pass.image * feedback_pass.hole + feedback_pass.incomplete
+
+
+class GeneratorStage:
+    def __init__(self, config: TrainingConfig, runtime: Runtime) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.crop = config.data.crop
+        self.generator = runtime.prepare(Generator(config.generator))
+        self.discriminator = runtime.prepare(PatchDiscriminator(config.discriminator))
+        self.feedback = FeedbackTraining(self.generator, config.loss.feedback_iterations)
+        self.feedback_parallel = runtime.parallel(self.feedback)
+        self.discriminator_parallel = runtime.parallel(self.discriminator)
+        self.modules: dict[str, nn.Module] = {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+        }
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            "generator": _adam(self.generator, config),
+            "discriminator": _adam(self.discriminator, config),
+        }
+
+    def _discriminator_step(
+        self, images: torch.Tensor, holes: torch.Tensor, passes: list[FeedbackPass]
+    ) -> torch.Tensor:
+        fakes = torch.cat([_composite(p).detach() for p in passes])
+        with self.runtime.autocast():
+            scores = self.discriminator_parallel(
+                torch.cat([images, fakes]), holes.repeat(len(passes) + 1, 1, 1, 1)
+            ).float()
+            loss = discriminator_loss(scores[: len(images)], scores[len(images) :])
+        optimizer = self.optimizers["discriminator"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    def _generator_losses(
+        self, images: torch.Tensor, holes: torch.Tensor, passes: list[FeedbackPass]
+    ) -> dict[str, torch.Tensor]:
+        losses = self.config.loss
+
+        # The discriminator is fixed here; the original hole says where fakes may be.
+        def discriminate(image: torch.Tensor) -> torch.Tensor:
+            return self.discriminator(image, holes).float()
+
+        totals = {"coarse": 0.0, "inpainting": 0.0, "confidence": 0.0}
+        for p in passes:
+            output, confidence = p.image.float(), p.confidence.float()
+            totals["coarse"] += losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images)
+            totals["inpainting"] += inpainting_loss(
+                output, images, p.incomplete, p.hole, discriminate, losses.adversarial_weight
+            )
+            # Eq. 3 trains the confidence decoder: the image it attends over is held fixed.
+            totals["confidence"] += confidence_loss(
+                output.detach(),
+                images,
+                p.incomplete,
+                p.hole,
+                confidence,
+                discriminate,
+                losses.confidence_lambda,
+                losses.adversarial_weight,
+            )
+        return totals  # type: ignore[return-value]
+
+    def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
+        images, holes = self.runtime.layout(images), self.runtime.layout(holes)
+        self.generator.train()
+        with self.runtime.autocast():
+            pass_tensors, _ = self.feedback_parallel(images, holes)
+        passes = as_passes(pass_tensors)
+        discriminator = self._discriminator_step(images, holes, passes)
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.runtime.autocast():
+                terms = self._generator_losses(images, holes, passes)
+            total = sum(terms.values())
+            optimizer = self.optimizers["generator"]
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()  # type: ignore[union-attr]
+            optimizer.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        first, last = passes[0], passes[-1]
+        hole_pixels = first.hole.sum().clamp(min=1)
+        return {
+            "discriminator": float(discriminator),
+            **{name: float(value.detach()) for name, value in terms.items()},
+            "total": float(total.detach()),
+            "hole_confidence": float((first.confidence.detach() * first.hole).sum() / hole_pixels),
+            "last_hole_share": float(last.hole.sum() / hole_pixels),
+        }
+
+    @torch.no_grad()
+    def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """The training-time completion (Algorithm 1, training's iteration count)."""
+        self.generator.eval()
+        with self.runtime.autocast():
+            _, completed = self.feedback(self.runtime.layout(images), self.runtime.layout(holes))
+        return completed.float()

@@ -1,0 +1,71 @@
+"""The paper's losses (§3.2): hinge GAN for D (Eq. 1), inpainting loss for G (Eq. 2),
+confidence loss (Eq. 3), and L1 on the coarse output.
+
+Norms are normalised by element count (an L1 norm is a mean absolute value), so the loss
+scale does not depend on the crop size and λ = 0.1 compares a per-pixel error in [-1,1]
+units with a per-pixel lack of confidence. Images are (B,3,H,W) in [-1,1], holes and
+confidence (B,1,H,W); `discriminate(image)` returns the score map (B,1,h,w) (the trainer
+binds whatever else the discriminator is conditioned on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Discriminate = Callable[[torch.Tensor], torch.Tensor]
+
+# Keeps the gradient of the L2 norm finite when the whole hole is fully confident.
+_NORM_EPSILON = 1e-12
+
+
+def coarse_loss(coarse: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 reconstruction on the coarse network's output (§3.2)."""
+    return (coarse - target).abs().mean()
+
+
+def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: E[ReLU(1 − D(x))] + E[ReLU(1 + D(G(z)∘m + z))]."""
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def inpainting_loss(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    incomplete: torch.Tensor,
+    hole: torch.Tensor,
+    discriminate: Discriminate,
+    adversarial_weight: float = 1.0,
+) -> torch.Tensor:
+    """Eq. 2: L(y) = ReLU(1 − D(y∘m + z)) + ‖y − x‖₁, averaged over the batch."""
+    y, x, z, m = output, target, incomplete, hole
+    adversarial = F.relu(1 - discriminate(y * m + z)).mean()
+    return adversarial_weight * adversarial + (y - x).abs().mean()
+
+
+def confidence_loss(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    incomplete: torch.Tensor,
+    hole: torch.Tensor,
+    confidence: torch.Tensor,
+    discriminate: Discriminate,
+    confidence_lambda: float = 0.1,
+    adversarial_weight: float = 1.0,
+) -> torch.Tensor:
+    """Eq. 3: L(y∘c + x∘(1 − c)) + λ(‖(1 − c)∘m‖₁ + ‖(1 − c)∘m‖₂).
+
+    The confidence map attends over the output: where it is confident the loss sees the
+    output, elsewhere the ground truth; λ keeps it from choosing the ground truth everywhere.
+    ‖·‖₂ is the per-image root mean square, averaged over the batch.
+    """
+    y, x, z, m, c = output, target, incomplete, hole, confidence
+    attended = y * c + x * (1 - c)
+    unconfident_hole = (1 - c) * m
+    l1_norm = unconfident_hole.abs().mean()
+    l2_norm = (unconfident_hole.square().flatten(1).mean(dim=1) + _NORM_EPSILON).sqrt().mean()
+    return inpainting_loss(
+        attended, x, z, m, discriminate, adversarial_weight
+    ) + confidence_lambda * (l1_norm + l2_norm)

@@ -1,0 +1,111 @@
+"""Stage 2: the guided upsampler (§3.3), trained separately to lift a completed low-
+resolution image to twice its size, with L1 + the adversarial loss of Eq. 2.
+
+The low-resolution input is built the way the inference cascade builds it
+(`iic_engine.guided_upsampling.build_pyramid`): area-averaged pixels, and a low-resolution
+pixel is a hole if any pixel under it is. It is completed by a trained generator run through
+the confidence feedback when the config names one, and is the ground truth otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from iic_engine.networks.discriminator import PatchDiscriminator
+from iic_engine.networks.generator import Generator
+from iic_engine.networks.guided_upsampler import GuidedUpsampler
+from iic_engine.training.checkpoint import load_module_state
+from iic_engine.training.config import TrainingConfig
+from iic_engine.training.feedback_training import FeedbackTraining
+from iic_engine.training.losses import discriminator_loss, inpainting_loss
+from iic_engine.training.runtime import Runtime
+
+
+class UpsamplerStage:
+    def __init__(self, config: TrainingConfig, runtime: Runtime) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.crop = config.upsampler_stage.hr_crop
+        self.upsampler = runtime.prepare(GuidedUpsampler(config.upsampler))
+        self.discriminator = runtime.prepare(PatchDiscriminator(config.discriminator))
+        self.upsampler_parallel = runtime.parallel(self.upsampler)
+        self.discriminator_parallel = runtime.parallel(self.discriminator)
+        self.low_resolution = self._low_resolution_completion(config)
+        self.modules: dict[str, nn.Module] = {
+            "upsampler": self.upsampler,
+            "discriminator": self.discriminator,
+        }
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            name: torch.optim.Adam(
+                module.parameters(), lr=config.optim.learning_rate, betas=config.optim.betas
+            )
+            for name, module in self.modules.items()
+        }
+
+    def _low_resolution_completion(self, config: TrainingConfig) -> FeedbackTraining | None:
+        run = config.upsampler_stage.generator_checkpoint
+        if not run:
+            return None
+        generator = Generator(config.generator)
+        generator.load_state_dict(load_module_state(run, "generator"))
+        generator.requires_grad_(False)
+        return FeedbackTraining(
+            self.runtime.prepare(generator.eval()), config.loss.feedback_iterations
+        )
+
+    @torch.no_grad()
+    def _inputs(
+        self, images: torch.Tensor, holes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ completed low-resolution image (B,3,h,w), high-resolution input with holes zeroed."""
+        low = F.avg_pool2d(images, 2)
+        low_holes = F.max_pool2d(holes, 2)
+        if self.low_resolution is not None:
+            with self.runtime.autocast():
+                _, low = self.low_resolution(low, low_holes)
+        return low.float(), images * (1 - holes)
+
+    def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
+        images, holes = self.runtime.layout(images), self.runtime.layout(holes)
+        low, incomplete = self._inputs(images, holes)
+        self.upsampler.train()
+        with self.runtime.autocast():
+            output = self.upsampler_parallel(low, incomplete, holes).image.float()
+        fake = output.detach() * holes + incomplete
+        with self.runtime.autocast():
+            scores = self.discriminator_parallel(
+                torch.cat([images, fake]), holes.repeat(2, 1, 1, 1)
+            )
+            d_loss = discriminator_loss(
+                scores[: len(images)].float(), scores[len(images) :].float()
+            )
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.runtime.autocast():
+                g_loss = inpainting_loss(
+                    output,
+                    images,
+                    incomplete,
+                    holes,
+                    lambda image: self.discriminator(image, holes).float(),
+                    self.config.loss.adversarial_weight,
+                )
+            self.optimizers["upsampler"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.optimizers["upsampler"].step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {"discriminator": float(d_loss), "inpainting": float(g_loss)}
+
+    @torch.no_grad()
+    def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        self.upsampler.eval()
+        low, incomplete = self._inputs(images, holes)
+        with self.runtime.autocast():
+            output = self.upsampler(low, incomplete, holes).image.float()
+        return output * holes + incomplete
