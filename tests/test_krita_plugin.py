@@ -165,13 +165,14 @@ def run_driver(
     work: Path,
     connection_dir: Path | None,
     during: Callable[[Path], None] | None = None,
+    extra_binds: dict[Path, str] | None = None,
 ) -> KritaRun:
     """Run the scenarios in one kritarunner; `during(out_dir)` runs on the host meanwhile."""
     out = work / "out"
     out.mkdir(parents=True)
     spec = {"out_dir": f"{ROOT_WORK}/out", "image_npy": "/in/image.npy", "scenarios": scenarios}
     (work / "spec.json").write_text(json.dumps(spec))
-    binds = {work: ROOT_WORK, home: ROOT_HOME, inputs: "/in"}
+    binds = {work: ROOT_WORK, home: ROOT_HOME, inputs: "/in", **(extra_binds or {})}
     if connection_dir is not None:
         binds[connection_dir] = ROOT_CONNECTION_DIR
     command = ["kritarunner", "-s", "iic_krita_driver", "-f", "kritarunner_main"]
@@ -517,3 +518,35 @@ def test_without_vendored_packages_the_plugin_says_what_to_run(
     assert (work / "missing.json").exists(), log[-3000:]
     (message,) = json.loads((work / "missing.json").read_text())["messages"]
     assert "iic-inpaint install-plugin krita --python-version 3." in message
+
+
+# Stands in for `iic-inpaint serve` inside the root, which has no torch: it publishes the
+# real daemon's connection file a moment after being started, as a daemon that has just
+# loaded its model would. What is under test is the plug-in starting the configured
+# program and waiting for the daemon; the removal itself then runs on the real daemon.
+STARTING_DAEMON_SCRIPT = """#!/bin/sh
+echo "$@" > /starter/arguments
+sleep 1
+mkdir -p {connection_dir}
+cp /starter/daemon.json {connection_dir}/.daemon.json.tmp
+mv {connection_dir}/.daemon.json.tmp {connection_dir}/daemon.json
+"""
+
+
+def test_the_plugin_starts_the_daemon_from_the_configured_program(
+    krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    starter = tmp_path_factory.mktemp("daemon-starter")
+    shutil.copy2(daemon.root_connection_dir / "daemon.json", starter / "daemon.json")
+    program = starter / "iic-inpaint"
+    program.write_text(STARTING_DAEMON_SCRIPT.format(connection_dir=ROOT_CONNECTION_DIR))
+    program.chmod(0o755)
+    scenario = _scenario("autostart", open_png="/in/image.png")
+    scenario["iic_inpaint_path"] = "/starter/iic-inpaint"
+    work = tmp_path_factory.mktemp("krita-autostart")
+    run = run_driver(krita_home, inputs, [scenario], work, None, extra_binds={starter: "/starter"})
+    report = run.scenario("autostart")
+    assert (starter / "arguments").read_text().split() == ["serve"]
+    assert report["progress"][0][0] == "Starting the IIC Inpaint daemon…"
+    assert report["message"].startswith("Object removed"), report["message"]
+    assert RESULT_LAYER in _layer_names(report)

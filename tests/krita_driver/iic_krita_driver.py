@@ -18,6 +18,7 @@ from pathlib import Path
 
 import iic_remove_object
 import numpy as np
+from iic_remove_object import plugin_settings
 from iic_remove_object.document_access import store_region
 from krita import Krita, Selection
 from PyQt5.QtCore import QByteArray, QEventLoop, QTimer
@@ -132,6 +133,7 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         spy.on_submitted = flag.touch
     if scenario.get("cancel_when_submitted"):
         spy.on_submitted = lambda: QTimer.singleShot(CANCEL_DELAY_MS, controller.cancel)
+    plugin_settings.set_iic_inpaint_path(scenario.get("iic_inpaint_path", ""))
     progress = []
     controller.progress_changed.connect(lambda text, fraction: progress.append([text, fraction]))
     run_controller(controller, doc, source, scenario.get("want_confidence", False))
