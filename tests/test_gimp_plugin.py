@@ -195,6 +195,21 @@ class CliResult:
     confidence: np.ndarray  # (H,W) uint8
 
 
+@pytest.fixture(scope="session")
+def without_vendor(
+    gimp_profile: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> GimpRun:
+    """The plug-in as copied by hand, without the installer's vendor/ folder."""
+    vendor = gimp_profile / "plug-ins" / PLUGIN / "vendor"
+    hidden = vendor.with_name("vendor-hidden")
+    work = tmp_path_factory.mktemp("gimp-without-vendor")
+    vendor.rename(hidden)
+    try:
+        return run_gimp(gimp_profile, inputs, [_scenario("no_vendor")], work, connection_dir=None)
+    finally:
+        hidden.rename(vendor)
+
+
 def _cli_remove(inputs: Path, image: str, *extra: str) -> CliResult:
     out, confidence = inputs / f"cli-{len(extra)}-{image}", inputs / f"cli-confidence-{image}"
     command = [sys.executable, "-m", "iic_cli.main", "remove", str(inputs / image)]
@@ -359,3 +374,12 @@ def test_no_daemon_fails_with_how_to_start_it(without_daemon: GimpRun) -> None:
 
 def test_no_selection_fails_with_what_to_select(without_daemon: GimpRun) -> None:
     _assert_failed_and_nothing_added(without_daemon.scenario("no_selection"), "Nothing is selected")
+
+
+def test_missing_vendored_modules_fail_with_the_install_command(without_vendor: GimpRun) -> None:
+    _assert_failed_and_nothing_added(
+        without_vendor.scenario("no_vendor"),
+        "is missing from GIMP's Python 3.13",
+        f'iic-inpaint install-plugin gimp --dest "{ROOT_PROFILE}/plug-ins" --python-version 3.13',
+        f"{ROOT_PROFILE}/plug-ins/{PLUGIN}/vendor",
+    )

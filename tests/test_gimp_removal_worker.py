@@ -8,6 +8,10 @@ Python; tests/test_gimp_plugin.py runs the same helper from inside real GIMP.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,13 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_process import DaemonProcess, daemon_environment, start_daemon
+from daemon_process import (
+    REPO_ROOT,
+    DaemonProcess,
+    daemon_command,
+    daemon_environment,
+    start_daemon,
+)
 
+import iic_client
 from iic_client import DaemonClient, RemovalRequest
+from iic_client.connection_file import read_connection_file
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "gimp" / "iic-remove-object"
 sys.path.insert(0, str(PLUGIN_DIR))
 
+import daemon_connection  # noqa: E402
 import removal_worker  # noqa: E402
 
 CANCEL_SEEN_TIMEOUT_S = 20.0
@@ -107,3 +120,26 @@ def test_a_vanished_plugin_cancels_the_running_job(
     while "cancelled while running" not in daemon.log_text():
         assert time.monotonic() < deadline, daemon.log_text()[-2000:]
         time.sleep(0.1)
+
+
+def test_a_configured_daemon_is_started_when_none_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection_file = tmp_path / "runtime" / "daemon.json"
+    settings_file = tmp_path / "settings.json"
+    command = daemon_command(connection_file, tmp_path / "log")
+    settings_file.write_text(
+        json.dumps({"connection_file": str(connection_file), "start_daemon": command})
+    )
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    monkeypatch.delenv(daemon_connection.CONNECTION_FILE_ENV, raising=False)
+    settings = daemon_connection.load_settings(settings_file)
+    client = daemon_connection.connect(iic_client, settings)
+    pid = read_connection_file(connection_file).pid
+    try:
+        with client:
+            assert client.hello()["daemon_pid"] == pid
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ChildProcessError):  # subprocess may have reaped it already
+            os.waitpid(pid, 0)  # started by this process, detached: reap it here

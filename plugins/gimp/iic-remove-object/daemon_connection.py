@@ -59,8 +59,9 @@ def missing_modules_message(missing: str) -> str:
     return (
         f"Remove Object cannot reach the IIC Inpaint daemon: the Python module “{missing}” is "
         f"missing from GIMP's Python {python}. In a terminal where IIC Inpaint is installed, run\n"
-        f'    iic-inpaint install-plugin gimp --dest "{PLUGIN_DIR.parent}"\n'
-        f"which copies iic_client, pyzmq and msgpack for Python {python} into\n"
+        f'    iic-inpaint install-plugin gimp --dest "{PLUGIN_DIR.parent}" '
+        f"--python-version {python}\n"
+        f"which puts iic_client, pyzmq and msgpack built for Python {python} into\n"
         f"    {VENDOR_DIR}\n"
         "then restart GIMP."
     )
