@@ -215,6 +215,7 @@ def with_daemon(
         _scenario("f16", model="RGBA", depth="F16"),
         _scenario("grey", model="GRAYA", depth="U8"),
         _scenario("avoid", open_png="/in/image.png", avoid_rect=list(AVOID)),
+        _scenario("soft", open_png="/in/image.png", selection_value=128),
         # Last: the daemon may still finish the cancelled job's current stage.
         {**_vanish_sized("cancel"), "cancel_when_submitted": True},
     ]
@@ -312,7 +313,7 @@ def test_result_layer_is_added_directly_above_the_source(with_daemon: KritaRun) 
     assert paint_layers == ["Background", RESULT_LAYER, "Layer above"]
 
 
-@pytest.mark.parametrize("name", ["u8", "u16", "f32", "f16", "grey", "avoid"])
+@pytest.mark.parametrize("name", ["u8", "u16", "f32", "f16", "grey", "avoid", "soft"])
 def test_source_pixels_stay_byte_identical(with_daemon: KritaRun, name: str) -> None:
     with_daemon.scenario(name)
     assert with_daemon.source(name, "after") == with_daemon.source(name, "before")
@@ -326,6 +327,17 @@ def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
     # Within rounding: the daemon and the CLI run the same engine on the same pixels.
     np.testing.assert_allclose(layer[hole, :3], cli_result[hole, :3], atol=1)
     assert (layer[hole, 3] == 255).all()
+    assert not layer[~hole].any()
+
+
+def test_a_soft_selection_becomes_the_layers_alpha_over_a_full_fill(
+    with_daemon: KritaRun, cli_result: np.ndarray
+) -> None:
+    layer = _rgba_u8(with_daemon, "soft")
+    hole = _rect_mask(OBJECT)
+    # The daemon fills every selected pixel; the selection's 128 blends it once, on the canvas.
+    np.testing.assert_allclose(layer[hole, :3], cli_result[hole, :3], atol=1)
+    assert (layer[hole, 3] == 128).all()
     assert not layer[~hole].any()
 
 
@@ -462,6 +474,12 @@ def test_action_in_the_window_refuses_without_selection(gui_report: dict) -> Non
 def test_docker_stores_the_avoid_region_and_keeps_the_users_layer_active(gui_report: dict) -> None:
     assert gui_report["avoid_label"] == "40×64 at 0,0"
     assert gui_report["active_at_trigger"] == "Background"
+
+
+def test_docker_shows_and_clears_the_stored_region(gui_report: dict) -> None:
+    assert gui_report["shown_selection"] == list(AVOID)
+    assert gui_report["avoid_label_after_clear"] == "not set"
+    assert "Remove object regions" not in gui_report["layers_after_clear"]
 
 
 def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> None:

@@ -95,9 +95,9 @@ def build_document(scenario, rgba8):
     return doc, source
 
 
-def select(doc, rect):
+def select(doc, rect, value=255):
     selection = Selection()
-    selection.select(*rect, 255)
+    selection.select(*rect, value)
     doc.setSelection(selection)
     doc.waitForDone()
 
@@ -124,7 +124,7 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         select(doc, scenario["avoid_rect"])
         store_region(doc, "avoid")
     if scenario.get("rect"):
-        select(doc, scenario["rect"])
+        select(doc, scenario["rect"], scenario.get("selection_value", 255))
     before = layer_bytes(doc, source)
     controller = RemoveObjectController(connection_file=scenario.get("connection_file"))
     spy.requests.clear()

@@ -106,10 +106,10 @@ class GuiDriver(Extension):
         self._later(self._store_avoid_from_docker)
 
     def _store_avoid_from_docker(self):
-        docker = next(d for d in Krita.instance().dockers() if d.windowTitle() == "Remove object")
-        row = docker.regions[0]
-        next(b for b in row.findChildren(QPushButton) if b.text() == "Set from selection").click()
-        self.report["avoid_label"] = row.state.text()
+        dockers = Krita.instance().dockers()
+        self.docker = next(d for d in dockers if d.windowTitle() == "Remove object")
+        self._click("Set from selection")
+        self.report["avoid_label"] = self.docker.regions[0].state.text()
         self.report["active_after_store"] = self.doc.activeNode().name()
         _select(self.doc, OBJECT)
         self._later(self._remove)
@@ -129,9 +129,25 @@ class GuiDriver(Extension):
 
     def _undone(self):
         self.report["layers_after_undo"] = _names(self.doc)
+        self.doc.setSelection(Selection())
+        self._click("Show")
+        shown = self.doc.selection()
+        self.report["shown_selection"] = shown and [
+            shown.x(),
+            shown.y(),
+            shown.width(),
+            shown.height(),
+        ]
+        self._click("Clear")
+        self.report["avoid_label_after_clear"] = self.docker.regions[0].state.text()
+        self.report["layers_after_clear"] = _names(self.doc)
         self.report["ok"] = True
         _write(self.report)
         self._close()
+
+    def _click(self, text):
+        row = self.docker.regions[0]  # the avoid region
+        next(b for b in row.findChildren(QPushButton) if b.text() == text).click()
 
     def _close(self):
         self.doc.waitForDone()
