@@ -11,11 +11,13 @@ Each editor is one `EditorPlugin` entry; adding an editor adds an entry, not a c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -44,6 +46,8 @@ class EditorPlugin:
     executable: tuple[str, ...]  # files inside the folder the editor runs as programs
     default_destination: Callable[[], Path]
     enable: Callable[[str], None] | None  # turns the plug-in on in the editor's settings
+    # writes the plug-in's own settings into its installed folder
+    configure: Callable[[Path], None] | None = None
 
 
 def _user_data_dir() -> Path:
@@ -106,6 +110,23 @@ def enable_krita_plugin(plugin: str) -> None:
     path.write_text(with_python_plugin_enabled(text, plugin), encoding="utf-8")
 
 
+def iic_inpaint_program() -> Path | None:
+    """The `iic-inpaint` program installed with this Python, if there is one."""
+    name = "iic-inpaint.exe" if sys.platform == "win32" else "iic-inpaint"
+    program = Path(sysconfig.get_path("scripts")) / name
+    return program if program.is_file() else None
+
+
+def write_gimp_settings(installed: Path) -> None:
+    """settings.json naming the `iic-inpaint` that the GIMP plug-in starts (`serve`) when no
+    daemon runs; GIMP has no settings dialog where a person could set it."""
+    program = iic_inpaint_program()
+    if program is None:
+        return
+    settings = {"iic_inpaint_path": str(program)}
+    (installed / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
+
+
 EDITOR_PLUGINS: dict[str, EditorPlugin] = {
     "krita": EditorPlugin(
         editor="krita",
@@ -123,6 +144,7 @@ EDITOR_PLUGINS: dict[str, EditorPlugin] = {
         executable=("iic-remove-object.py",),
         default_destination=gimp_plug_ins_dir,
         enable=None,
+        configure=write_gimp_settings,
     ),
 }
 
@@ -162,6 +184,8 @@ def install_plugin(
         vendor_packages(installed / VENDOR_DIR_NAME, wheels)
     if plugin.enable is not None:
         plugin.enable(plugin.folder)
+    if plugin.configure is not None:
+        plugin.configure(installed)
     return installed
 
 
