@@ -255,6 +255,8 @@ def test_installer_puts_an_executable_plugin_with_its_vendored_client(gimp_profi
     assert program.stat().st_mode & 0o111 == 0o111
     for package in ("iic_client", "zmq", "msgpack"):
         assert (folder / "vendor" / package / "__init__.py").is_file(), package
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings == {"iic_inpaint_path": str(Path(sys.executable).with_name("iic-inpaint"))}
 
 
 # ---- a removal --------------------------------------------------------------------------
@@ -367,8 +369,12 @@ def test_indexed_images_are_refused_with_what_to_do(with_daemon: GimpRun) -> Non
 
 
 def test_no_daemon_fails_with_how_to_start_it(without_daemon: GimpRun) -> None:
+    # the installer's settings.json names the host's iic-inpaint, which the root cannot see
     _assert_failed_and_nothing_added(
-        without_daemon.scenario("no_daemon"), "not running", "iic-inpaint serve"
+        without_daemon.scenario("no_daemon"),
+        "not running",
+        "iic-inpaint serve",
+        "GIMP cannot see that program",
     )
 
 

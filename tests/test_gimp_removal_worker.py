@@ -20,13 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_process import (
-    REPO_ROOT,
-    DaemonProcess,
-    daemon_command,
-    daemon_environment,
-    start_daemon,
-)
+from daemon_process import DaemonProcess, daemon_environment, start_daemon
 
 import iic_client
 from iic_client import DaemonClient, RemovalRequest
@@ -125,17 +119,19 @@ def test_a_vanished_plugin_cancels_the_running_job(
 def test_a_configured_daemon_is_started_when_none_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    connection_file = tmp_path / "runtime" / "daemon.json"
-    settings_file = tmp_path / "settings.json"
-    command = daemon_command(connection_file, tmp_path / "log")
-    settings_file.write_text(
-        json.dumps({"connection_file": str(connection_file), "start_daemon": command})
-    )
-    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    """settings.json names the iic-inpaint program; `serve` then writes the default
+    connection file, which the plug-in finds."""
+    runtime_dir = tmp_path / "runtime"
+    runtime_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime_dir))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the daemon's log
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv(daemon_connection.CONNECTION_FILE_ENV, raising=False)
-    settings = daemon_connection.load_settings(settings_file)
-    client = daemon_connection.connect(iic_client, settings)
-    pid = read_connection_file(connection_file).pid
+    program = Path(sys.executable).with_name("iic-inpaint")
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps({"iic_inpaint_path": str(program)}))
+    client = daemon_connection.connect(iic_client, daemon_connection.load_settings(settings_file))
+    pid = read_connection_file(runtime_dir / "iic-inpaint" / "daemon.json").pid
     try:
         with client:
             assert client.hello()["daemon_pid"] == pid

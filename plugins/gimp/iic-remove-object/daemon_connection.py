@@ -19,7 +19,8 @@ from typing import Any
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 VENDOR_DIR = PLUGIN_DIR / "vendor"
-# Optional, written by the installer or by hand: {"connection_file": "...", "start_daemon": [...]}
+# Optional, written by `install-plugin gimp` or by hand:
+# {"iic_inpaint_path": "/home/me/iic/.venv/bin/iic-inpaint", "connection_file": "..."}
 SETTINGS_FILE = PLUGIN_DIR / "settings.json"
 CONNECTION_FILE_ENV = "IIC_INPAINT_CONNECTION_FILE"
 # Loading the model on a CPU takes a few seconds; on a busy machine, tens.
@@ -34,8 +35,12 @@ class DaemonUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class DaemonSettings:
     connection_file: str | None = None
-    start_command: tuple[str, ...] = ()  # e.g. ("/home/me/iic/.venv/bin/iic-inpaint", "serve")
+    iic_inpaint_path: str | None = None  # when set, `iic_inpaint_path serve` starts the daemon
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+
+    @property
+    def start_command(self) -> tuple[str, ...]:
+        return (self.iic_inpaint_path, "serve") if self.iic_inpaint_path else ()
 
 
 def put_vendor_first() -> None:
@@ -69,7 +74,7 @@ def missing_modules_message(missing: str) -> str:
 
 def load_settings(path: Path = SETTINGS_FILE) -> DaemonSettings:
     """Settings from `settings.json` (if any), with $IIC_INPAINT_CONNECTION_FILE on top."""
-    data: dict[str, object] = {}
+    data: dict[str, Any] = {}
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -78,15 +83,11 @@ def load_settings(path: Path = SETTINGS_FILE) -> DaemonSettings:
                 f"{path} is not valid JSON ({error}). Fix or delete it."
             ) from None
     connection_file = os.environ.get(CONNECTION_FILE_ENV) or data.get("connection_file")
-    start_command = data.get("start_daemon") or ()
-    if not isinstance(start_command, (list, tuple)) or not all(
-        isinstance(part, str) for part in start_command
-    ):
-        raise DaemonUnavailable(f'{path}: "start_daemon" must be a list of strings.')
+    program = data.get("iic_inpaint_path")
     return DaemonSettings(
         connection_file=str(connection_file) if connection_file else None,
-        start_command=tuple(start_command),
-        start_timeout_s=float(data.get("start_timeout_s", DEFAULT_START_TIMEOUT_S)),  # type: ignore[arg-type]
+        iic_inpaint_path=str(Path(program).expanduser()) if program else None,
+        start_timeout_s=float(data.get("start_timeout_s", DEFAULT_START_TIMEOUT_S)),
     )
 
 
@@ -95,8 +96,14 @@ def connect(client: ModuleType, settings: DaemonSettings) -> Any:
     try:
         return client.DaemonClient.connect(settings.connection_file)
     except client.DaemonNotRunning as error:
-        if not settings.start_command:
+        if not settings.iic_inpaint_path:
             raise DaemonUnavailable(str(error)) from None
+        if not Path(settings.iic_inpaint_path).is_file():
+            # e.g. a sandboxed GIMP (Flatpak) that cannot see the host's files
+            raise DaemonUnavailable(
+                f"{error} ({SETTINGS_FILE} names {settings.iic_inpaint_path} to start it, "
+                "but GIMP cannot see that program.)"
+            ) from None
     start_daemon(settings.start_command)
     deadline = time.monotonic() + settings.start_timeout_s
     while True:
@@ -112,18 +119,31 @@ def connect(client: ModuleType, settings: DaemonSettings) -> Any:
 
 
 def start_daemon(command: tuple[str, ...]) -> None:
-    """Start the daemon detached: it must outlive this plug-in process, which GIMP kills
-    when the person cancels the progress bar."""
+    """Start the daemon detached: it must outlive this process and GIMP's plug-in process,
+    which GIMP kills when the person cancels the progress bar."""
     try:
         subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            env=_daemon_environment(),
+            **_detached(),
         )
     except OSError as error:
         raise DaemonUnavailable(
             f"Could not start the IIC Inpaint daemon with {' '.join(command)!r} ({error}). "
-            f'Fix "start_daemon" in {SETTINGS_FILE}, or start it yourself: iic-inpaint serve'
+            f'Fix "iic_inpaint_path" in {SETTINGS_FILE}, or start it yourself: iic-inpaint serve'
         ) from None
+
+
+def _daemon_environment() -> dict[str, str]:
+    # GIMP's own Python settings must not leak into the daemon's interpreter.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def _detached() -> dict[str, Any]:
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+        return {"creationflags": flags}
+    return {"start_new_session": True}
