@@ -110,6 +110,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 @dataclass(frozen=True)
 class GimpRun:
     report: dict
+    out: Path
 
     def scenario(self, name: str) -> dict:
         return self.report[name]
@@ -146,7 +147,7 @@ def run_gimp(
     for record in report.values():
         for layer in record["new_layers"]:
             layer["host_dump"] = str(work / "out" / Path(layer["dump"]).name)
-    return GimpRun(report)
+    return GimpRun(report, work / "out")
 
 
 def _scenario(name: str, dump_format: str = RGBA_U8, **fields: object) -> dict:
@@ -176,6 +177,7 @@ def with_daemon(
         _scenario("grey", GREY_U8, image=f"{ROOT_INPUTS}/grey.png"),
         _scenario("avoid", avoid=_in_image(AVOID)),
         _scenario("indexed", mode="indexed"),
+        _scenario("soft", feather=8),
     ]
     return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir)
 
@@ -271,7 +273,7 @@ def test_fill_layer_is_added_directly_above_the_source_at_its_offsets(
     assert fill["format"] == "R'G'B'A u8"
 
 
-@pytest.mark.parametrize("name", ["u8", "u16", "float", "grey", "avoid", "indexed"])
+@pytest.mark.parametrize("name", ["u8", "u16", "float", "grey", "avoid", "indexed", "soft"])
 def test_source_pixels_stay_byte_identical(with_daemon: GimpRun, name: str) -> None:
     assert with_daemon.scenario(name)["source_unchanged"]
 
@@ -347,6 +349,15 @@ def test_avoid_channel_is_sent_at_the_layers_offsets_and_honoured(
     hole = _rect_mask(OBJECT)
     np.testing.assert_array_equal(layer[hole, :3], cli_result_avoiding.image[hole])
     assert (cli_result_avoiding.image[hole] != cli_result.image[hole]).any(), "avoid did nothing"
+
+
+def test_a_soft_selection_becomes_the_fill_layers_alpha(with_daemon: GimpRun) -> None:
+    _assert_fill_layer_placed(with_daemon.scenario("soft"))
+    selection = np.frombuffer((with_daemon.out / "soft-selection.raw").read_bytes(), np.uint8)
+    selection = selection.reshape(HEIGHT, WIDTH).astype(int)
+    assert ((selection > 0) & (selection < 255)).any(), "the feathered selection is not soft"
+    alpha = with_daemon.layer("soft", FILL_LAYER, np.uint8, 4)[..., 3].astype(int)
+    assert np.abs(alpha - selection).max() <= 1
 
 
 # ---- refusals ---------------------------------------------------------------------------

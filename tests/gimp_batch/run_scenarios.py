@@ -57,7 +57,18 @@ def prepare_image(spec):
         image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec["selection"])
     else:
         Gimp.Selection.none(image)
+    if spec.get("feather"):
+        Gimp.Selection.feather(image, spec["feather"])
     return image, source, avoid
+
+
+def dump_selection(image, source, dump_path):
+    """The selection under the source layer, one byte per pixel."""
+    _, x, y = source.get_offsets()
+    rect = Gegl.Rectangle.new(x, y, source.get_width(), source.get_height())
+    data = image.get_selection().get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+    with open(dump_path, "wb") as stream:
+        stream.write(bytes(data))
 
 
 def run_procedure(image, source, avoid, spec):
@@ -99,6 +110,8 @@ def run_scenario(spec, out_dir):
     image, source, avoid = prepare_image(spec)
     layers_before = [layer.get_id() for layer in image.get_layers()]
     source_before = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
+    if spec.get("feather"):
+        dump_selection(image, source, os.path.join(out_dir, f"{spec['name']}-selection.raw"))
     status, second, last_error = run_procedure(image, source, avoid, spec)
     source_after = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     layers = image.get_layers()
