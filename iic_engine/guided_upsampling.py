@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from iic_engine.confidence_feedback import GenerateFn, iterative_inpaint
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
 
-REFINE_TILE = (
-    128  # generator input for the band pass: a multiple of 8, ample context for a thin band
-)
+# The band pass: the band is at most one patch (8 px) wide, so 64 px tiles give it ample
+# context, and one iteration of Algorithm 1 fills it (more only re-fill a band this thin).
+REFINE_TILE = 64
 REFINE_TILE_MARGIN = 16  # pixels at a tile's edge are context only; the next tile fills them
-REFINE_BATCH = 8
+REFINE_ITERATIONS = 1
+REFINE_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ def upsample_cascade(
     generate: GenerateFn,
     lr_result: torch.Tensor,
     pyramid: Pyramid,
-    iterations: int,
     max_sources: int,
     after_stage: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
@@ -84,14 +84,14 @@ def upsample_cascade(
             )
             current = upsampled * (1 - unreplaced) + previous * unreplaced
         else:
-            current = refine_unreplaced(generate, upsampled, unreplaced, iterations)
+            current = refine_unreplaced(generate, upsampled, unreplaced)
         if after_stage is not None:
             after_stage(level)
     return current
 
 
 def refine_unreplaced(
-    generate: GenerateFn, image: torch.Tensor, hole: torch.Tensor, iterations: int
+    generate: GenerateFn, image: torch.Tensor, hole: torch.Tensor
 ) -> torch.Tensor:
     """Re-fill `hole` pixels of `image` (1,3,H,W) with Algorithm 1 on tiles around them."""
     if not bool(hole.any()):
@@ -99,23 +99,22 @@ def refine_unreplaced(
     result = image.clone()
     height, width = image.shape[-2:]
     tile_h, tile_w = min(REFINE_TILE, height), min(REFINE_TILE, width)
-    tiles = [
-        (top, left)
-        for top in _tile_starts(height, tile_h)
-        for left in _tile_starts(width, tile_w)
-        if bool(hole[..., top : top + tile_h, left : left + tile_w].any())
-    ]
+    tiles = []
+    for top in _tile_starts(height, tile_h):
+        for left in _tile_starts(width, tile_w):
+            core = _core(top, left, tile_h, tile_w, height, width, hole)
+            window_hole = hole[..., top : top + tile_h, left : left + tile_w] * core
+            if bool(window_hole.any()):
+                tiles.append((top, left, window_hole))
     for start in range(0, len(tiles), REFINE_BATCH):
         batch = tiles[start : start + REFINE_BATCH]
-        pixels = torch.cat([result[..., t : t + tile_h, s : s + tile_w] for t, s in batch])
-        holes = torch.cat([hole[..., t : t + tile_h, s : s + tile_w] for t, s in batch])
-        filled = iterative_inpaint(generate, pixels * (1 - holes), holes, iterations).completed
-        for index, (top, left) in enumerate(batch):
+        pixels = torch.cat([result[..., t : t + tile_h, s : s + tile_w] for t, s, _ in batch])
+        holes = torch.cat([hole[..., t : t + tile_h, s : s + tile_w] for t, s, _ in batch])
+        filled = iterative_inpaint(generate, pixels * (1 - holes), holes, REFINE_ITERATIONS)
+        for index, (top, left, window_hole) in enumerate(batch):
             window = result[..., top : top + tile_h, left : left + tile_w]
-            window_hole = holes[index : index + 1] * _core(
-                top, left, tile_h, tile_w, height, width, hole
-            )
-            window.copy_(filled[index : index + 1] * window_hole + window * (1 - window_hole))
+            new = filled.completed[index : index + 1]
+            window.copy_(new * window_hole + window * (1 - window_hole))
     return result
 
 

@@ -15,7 +15,7 @@ from iic_engine.networks.generator import SIZE_MULTIPLE
 
 # Context kept on each side of the hole's box, relative to the box's longer side: enough
 # surroundings for the generator to understand the scene around a large object.
-CONTEXT_MARGIN_RATIO = 0.5
+CONTEXT_MARGIN_RATIO = 0.35
 MIN_CONTEXT_MARGIN = 32
 
 

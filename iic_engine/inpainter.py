@@ -22,6 +22,7 @@ from iic_engine.hole_region import (
 from iic_engine.pixel_formats import (
     PixelLayout,
     check_finite,
+    check_mask,
     describe_layout,
     from_working,
     mask_alpha,
@@ -40,7 +41,7 @@ from iic_engine.weights import load_weights
 
 # Candidate valid patches per hole patch search: keeps the guided upsampler's cost bounded
 # (with top-k) on 50-megapixel photos while leaving thousands of texture sources.
-MAX_SOURCE_PATCHES = 16_384
+MAX_SOURCE_PATCHES = 8192
 
 
 class Inpainter:
@@ -84,23 +85,25 @@ class Inpainter:
         layout = describe_layout(image)
         shape = (image.shape[0], image.shape[1])
         self._check_request(shape, iterations)
-        hole_alpha = mask_alpha(hole, shape, "hole")
-        avoid_region = None if avoid is None else mask_alpha(avoid, shape, "avoid") > 0
-        use_region = None if use is None else mask_alpha(use, shape, "use") > 0
+        hole = check_mask(hole, shape, "hole")
+        avoid_region = None if avoid is None else check_mask(avoid, shape, "avoid") > 0
+        use_region = None if use is None else check_mask(use, shape, "use") > 0
         reporter = _StageReporter(on_progress, should_cancel)
         reporter.report("prepare", 0.0, "Preparing the selection")
-        fill_region = hole_alpha > 0
+        fill_region = hole > 0
         if not fill_region.any():
             return self._unchanged(image, started, "The selection is empty: nothing to remove.")
         region = self._plan(fill_region, avoid_region, use_region)
+        # Only the crop is converted: memory follows the hole, not the photo.
+        hole_alpha = mask_alpha(region.crop(hole), "hole")
         crop = region.crop(image)
         check_finite(crop)
         rgb, alpha = to_working(crop, layout)
         crop_fill = region.crop(fill_region)
         allowed = _allowed_sources(region, crop_fill, avoid_region, use_region)
         filled_rgb, confidence = self._fill(rgb, crop_fill, allowed, region, iterations, reporter)
-        fill = _blend(rgb, alpha, filled_rgb, region.crop(hole_alpha), crop_fill, layout, crop)
-        result = paste_fill(image, region, fill, region.crop(hole_alpha))
+        fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout, crop)
+        result = paste_fill(image, region, fill, hole_alpha)
         confidence_map = np.ones(shape, dtype=np.float32)
         region.crop(confidence_map)[crop_fill] = confidence[crop_fill]
         reporter.report("done", 1.0, "Done")
@@ -203,7 +206,6 @@ class Inpainter:
                 self._generate,
                 trace.completed,
                 pyramid,
-                iterations,
                 MAX_SOURCE_PATCHES,
                 after_stage,
             )

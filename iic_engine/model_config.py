@@ -38,7 +38,7 @@ class UpsamplerConfig:
     """
 
     similarity_channels: int = 64
-    reconstruction_channels: tuple[int, int, int] = (16, 32, 32)
+    reconstruction_channels: tuple[int, int, int] = (8, 16, 32)
     cell: int = 4
     top_k: int = 16
     initial_softmax_scale: float = 10.0

@@ -85,8 +85,8 @@ def from_working(rgb: np.ndarray, alpha: np.ndarray | None, layout: PixelLayout)
     return pixels.astype(layout.dtype)
 
 
-def mask_alpha(mask: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
-    """A hole/avoid/use mask → (H,W) float32 alpha in [0,1].
+def check_mask(mask: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
+    """A hole/avoid/use mask, checked at the boundary → (H,W) view (any value > 0 is set).
 
     bool; uint8 0..255 and uint16 0..65535 (soft selections); floats in [0,1].
     """
@@ -100,24 +100,29 @@ def mask_alpha(mask: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarra
             f"The {name} mask is {_size(mask.shape)} but the image is {_size(shape)}: "
             "make the mask from the same image at the same size.",
         )
+    if mask.dtype != np.bool_ and mask.dtype not in INTEGER_MAXIMUM and mask.dtype.kind != "f":
+        raise InpaintingError(
+            "bad_mask",
+            f"The {name} mask has pixel type {mask.dtype}: use bool, 8-bit (0..255) or float "
+            "(0..1) masks.",
+        )
+    return mask
+
+
+def mask_alpha(mask: np.ndarray, name: str) -> np.ndarray:
+    """A checked mask (or a crop of one) → float32 alpha in [0,1]."""
     if mask.dtype == np.bool_:
         return mask.astype(np.float32)
     if mask.dtype in INTEGER_MAXIMUM:
         return mask.astype(np.float32) / INTEGER_MAXIMUM[mask.dtype]
-    if mask.dtype in FLOAT_DTYPES or mask.dtype == np.float64:
-        alpha = mask.astype(np.float32)
-        if not np.isfinite(alpha).all() or alpha.min() < 0.0 or alpha.max() > 1.0:
-            raise InpaintingError(
-                "bad_mask",
-                f"The {name} mask has values outside 0..1 (or NaN): float masks are alpha, "
-                "0 = keep, 1 = fill.",
-            )
-        return alpha
-    raise InpaintingError(
-        "bad_mask",
-        f"The {name} mask has pixel type {mask.dtype}: use bool, 8-bit (0..255) or float "
-        "(0..1) masks.",
-    )
+    alpha = mask.astype(np.float32)
+    if not np.isfinite(alpha).all() or alpha.min() < 0.0 or alpha.max() > 1.0:
+        raise InpaintingError(
+            "bad_mask",
+            f"The {name} mask has values outside 0..1 (or NaN): float masks are alpha, "
+            "0 = keep, 1 = fill.",
+        )
+    return alpha
 
 
 def _size(shape: tuple[int, ...]) -> str:

@@ -19,6 +19,10 @@ from torch import nn
 from iic_engine.model_config import UpsamplerConfig
 from iic_engine.networks.layers import upsample2x
 from iic_engine.patch_replacement import DEFAULT_CHUNK, limit_sources, replace_hole_patches
+from iic_engine.tiled_inference import run_tiled
+
+# Inputs larger than this (pixels) are processed tile by tile at inference.
+TILED_ABOVE = 512 * 512
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ class GuidedUpsampler(nn.Module):
         pixels that patches may be borrowed from (avoid/use regions, §3.3 and Fig. 8)."""
         assert hr_image.shape[-2:] == tuple(2 * s for s in lr_result.shape[-2:])
         queries = self.similarity(lr_result)
-        features = self.reconstruction(*_reconstruction_input(hr_image, hr_hole, source_allowed))
+        recon_image, recon_hole = _reconstruction_input(hr_image, hr_hole, source_allowed)
+        features = self._reconstruct(recon_image, recon_hole)
         replaced = []
         unreplaced = []
         for b in range(hr_image.shape[0]):
@@ -132,8 +137,30 @@ class GuidedUpsampler(nn.Module):
                 grid = PatchGrid(grid.hole, source, grid.partial, grid.shape)
             replaced.append(self._replace(queries[b], features[b], grid, chunk))
             unreplaced.append(self._unreplaced_hole(hr_hole[b : b + 1], grid))
-        image = torch.tanh(self.to_rgb(torch.stack(replaced)))
+        image = self._to_image(torch.stack(replaced), hr_image, hr_hole)
         return UpsamplerOutput(image=image, unreplaced_hole=torch.cat(unreplaced))
+
+    def _reconstruct(self, hr_image: torch.Tensor, hr_hole: torch.Tensor) -> torch.Tensor:
+        if self.training or hr_image.shape[0] != 1 or hr_image[0, 0].numel() <= TILED_ABOVE:
+            return self.reconstruction(hr_image, hr_hole)
+        channels = self.config.reconstruction_channels[0]
+        inputs = torch.cat([hr_image, hr_hole], dim=1)
+        return run_tiled(lambda x: self.reconstruction(x[:, :3], x[:, 3:]), inputs, channels)
+
+    def _to_image(
+        self, features: torch.Tensor, hr_image: torch.Tensor, hr_hole: torch.Tensor
+    ) -> torch.Tensor:
+        """ToRGB. At inference on large inputs only tiles touching the hole are converted;
+        elsewhere the output is the input image (callers keep only hole pixels)."""
+        if self.training or features.shape[0] != 1 or features[0, 0].numel() <= TILED_ABOVE:
+            return torch.tanh(self.to_rgb(features))
+        return run_tiled(
+            lambda x: torch.tanh(self.to_rgb(x)),
+            features,
+            3,
+            needed=hr_hole > 0,
+            fill=hr_image.to(features.dtype),
+        )
 
     def patch_grid(self, hr_hole: torch.Tensor, source_allowed: torch.Tensor | None) -> PatchGrid:
         """hr_hole (1,1,H,W); source_allowed (1,1,H,W) bool or None."""

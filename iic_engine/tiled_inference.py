@@ -1,0 +1,46 @@
+"""Run a fully convolutional network tile by tile, so peak memory is bounded by the tile,
+not by the image: the guided upsampler's last stages work on crops of many megapixels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+TILE = 512
+# Larger than the receptive field of the networks tiled here (about 12 px), so tiles agree
+# with an untiled run; a multiple of 4 so stride-2 grids stay aligned.
+HALO = 32
+
+
+def run_tiled(
+    network: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    out_channels: int,
+    needed: torch.Tensor | None = None,
+    fill: torch.Tensor | None = None,
+    tile: int = TILE,
+    halo: int = HALO,
+) -> torch.Tensor:
+    """network: (1,C,h,w) → (1,out_channels,h,w), same size. inputs: (1,C,H,W).
+
+    needed: optional (1,1,H,W) bool; tiles without a needed pixel are skipped and keep
+    `fill`'s values (zeros when fill is None).
+    """
+    assert inputs.shape[0] == 1 and tile % 4 == 0 and halo % 4 == 0
+    height, width = inputs.shape[-2:]
+    output = (
+        fill.clone() if fill is not None else inputs.new_zeros((1, out_channels, height, width))
+    )
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            if needed is not None and not bool(needed[..., top:bottom, left:right].any()):
+                continue
+            y0, x0 = max(0, top - halo), max(0, left - halo)
+            y1, x1 = min(height, bottom + halo), min(width, right + halo)
+            result = network(inputs[..., y0:y1, x0:x1])
+            output[..., top:bottom, left:right] = result[
+                ..., top - y0 : bottom - y0, left - x0 : right - x0
+            ]
+    return output
