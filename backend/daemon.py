@@ -200,16 +200,7 @@ class Daemon:
         )
 
     def _on_submit(self, client: bytes, message_id: str, submit: protocol.Submit) -> None:
-        protocol.check_image_fields(
-            submit.width,
-            submit.height,
-            submit.channels,
-            submit.dtype,
-            len(submit.pixels),
-            {"hole": len(submit.hole), "avoid": _length(submit.avoid), "use": _length(submit.use)},
-            submit.iterations,
-            self._config.max_pixels,
-        )
+        protocol.check_submit(submit, self._config.max_pixels)
         job = RemovalJob(client, submit.job, submit)
         if job.key in self._jobs:
             raise protocol.ProtocolError(
@@ -421,7 +412,3 @@ def configure_router(router: zmq.Socket, config: DaemonConfig) -> int:
     router.setsockopt(zmq.ROUTER_MANDATORY, 1)
     router.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_SIZE_FACTOR * config.max_message_bytes)
     return router.bind_to_random_port("tcp://127.0.0.1")
-
-
-def _length(data: bytes | None) -> int | None:
-    return None if data is None else len(data)

@@ -7,6 +7,7 @@ and the standard library only.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -170,37 +171,14 @@ class DaemonClient:
 
     def submit(self, request: RemovalRequest) -> Job:
         """Queue a removal; raises `ClientError` (e.g. code "busy") if the daemon refuses it."""
+        job = Job(self, protocol.new_id())
+        message = protocol.Submit(job=job.id, **_fields(request))
         try:
-            protocol.check_image_fields(
-                request.width,
-                request.height,
-                request.channels,
-                request.dtype,
-                len(request.pixels),
-                {
-                    "hole": len(request.hole),
-                    "avoid": _length(request.avoid),
-                    "use": _length(request.use),
-                },
-                request.iterations,
-                int(self._limits.get("max_pixels", protocol.DEFAULT_MAX_PIXELS)),
+            protocol.check_submit(
+                message, int(self._limits.get("max_pixels", protocol.DEFAULT_MAX_PIXELS))
             )
         except protocol.ProtocolError as error:
             raise ClientError(error.code, str(error)) from None
-        job = Job(self, protocol.new_id())
-        message = protocol.Submit(
-            job=job.id,
-            width=request.width,
-            height=request.height,
-            channels=request.channels,
-            dtype=request.dtype,
-            pixels=request.pixels,
-            hole=request.hole,
-            avoid=request.avoid,
-            use=request.use,
-            iterations=request.iterations,
-            want_confidence=request.want_confidence,
-        )
         frames = protocol.encode(self._secret, message)
         max_bytes = int(self._limits.get("max_message_bytes", protocol.DEFAULT_MAX_MESSAGE_BYTES))
         if len(frames[1]) > max_bytes:
@@ -385,15 +363,7 @@ class Job:
                 )
             )
         elif isinstance(message, protocol.Result):
-            self._result = JobResult(
-                pixels=message.pixels,
-                confidence=message.confidence,
-                width=message.width,
-                height=message.height,
-                channels=message.channels,
-                dtype=message.dtype,
-                stats=dict(message.stats),
-            )
+            self._result = JobResult(**_fields(message, JobResult))
             self._inbox.append(self._result)
             self._client._forget(self.id)
         elif isinstance(message, protocol.Error):
@@ -409,5 +379,7 @@ def _queue_message(position: int) -> str:
     return "Starting." if position == 0 else f"Waiting in the queue (position {position})."
 
 
-def _length(data: bytes | None) -> int | None:
-    return None if data is None else len(data)
+def _fields(source: Any, target: type | None = None) -> dict[str, Any]:
+    """The fields of dataclass `source` (those `target` has, if given), without copying."""
+    names = [item.name for item in dataclasses.fields(target or source)]
+    return {name: getattr(source, name) for name in names}

@@ -379,21 +379,13 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation)
 
 
-def check_image_fields(
-    width: int,
-    height: int,
-    channels: int,
-    dtype: str,
-    pixels_bytes: int,
-    mask_bytes: dict[str, int | None],
-    iterations: int,
-    max_pixels: int,
-) -> None:
+def check_submit(submit: Submit, max_pixels: int) -> None:
     """Raise `ProtocolError` unless the declared shape, dtype and byte lengths agree.
 
-    `mask_bytes` maps each mask name ("hole", "avoid", "use") to its length, None when absent.
     Both the client (before sending) and the daemon (before decoding any pixel) call this.
     """
+    width, height, channels, dtype = submit.width, submit.height, submit.channels, submit.dtype
+    masks = {"hole": submit.hole, "avoid": submit.avoid, "use": submit.use}
     if width <= 0 or height <= 0:
         raise ProtocolError(ErrorCode.BAD_FIELD, f"The image is {width}×{height}: nothing to fill.")
     if width * height > max_pixels:
@@ -413,21 +405,21 @@ def check_image_fields(
             f"The image has {channels} channels; grey, grey+alpha, RGB and RGBA (1–4) work.",
         )
     expected = width * height * channels * DTYPE_ITEMSIZE[dtype]
-    if pixels_bytes != expected:
+    if len(submit.pixels) != expected:
         raise ProtocolError(
             ErrorCode.SIZE_MISMATCH,
-            f"The pixels are {pixels_bytes} bytes but {width}×{height}×{channels} {dtype} needs "
+            f"The pixels are {len(submit.pixels)} bytes but {width}×{height}×{channels} {dtype} needs "
             f"{expected}. Check the image's depth and channel count.",
         )
-    for name, length in mask_bytes.items():
-        if length is not None and length != width * height:
+    for name, mask in masks.items():
+        if mask is not None and len(mask) != width * height:
             raise ProtocolError(
                 ErrorCode.SIZE_MISMATCH,
-                f"The {name} mask is {length} bytes but a {width}×{height} mask needs "
+                f"The {name} mask is {len(mask)} bytes but a {width}×{height} mask needs "
                 f"{width * height} (one uint8 per pixel).",
             )
-    if not 1 <= iterations <= MAX_ITERATIONS:
+    if not 1 <= submit.iterations <= MAX_ITERATIONS:
         raise ProtocolError(
             ErrorCode.BAD_FIELD,
-            f"iterations is {iterations}; choose between 1 and {MAX_ITERATIONS}.",
+            f"iterations is {submit.iterations}; choose between 1 and {MAX_ITERATIONS}.",
         )

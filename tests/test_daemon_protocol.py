@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -112,31 +113,26 @@ def test_missing_field_is_named() -> None:
         protocol.decode(SECRET, signed(msgpack.packb(fields)), protocol.CLIENT_KINDS)
 
 
+VALID_SUBMIT = protocol.Submit("j", 2, 2, 3, "uint8", bytes(12), bytes(4), avoid=bytes(4))
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"pixels_bytes": 11}, ErrorCode.SIZE_MISMATCH),
-        ({"mask_bytes": {"hole": 3}}, ErrorCode.SIZE_MISMATCH),
+        ({"pixels": bytes(11)}, ErrorCode.SIZE_MISMATCH),
+        ({"hole": bytes(3)}, ErrorCode.SIZE_MISMATCH),
+        ({"avoid": bytes(5)}, ErrorCode.SIZE_MISMATCH),
         ({"dtype": "int64"}, ErrorCode.BAD_DTYPE),
-        ({"channels": 5, "pixels_bytes": 20}, ErrorCode.BAD_FIELD),
-        ({"width": 2000, "height": 2000, "pixels_bytes": 12_000_000}, ErrorCode.TOO_MANY_PIXELS),
+        ({"channels": 5, "pixels": bytes(20)}, ErrorCode.BAD_FIELD),
+        ({"width": 0}, ErrorCode.BAD_FIELD),
+        ({"width": 2000, "height": 2000}, ErrorCode.TOO_MANY_PIXELS),
         ({"iterations": 0}, ErrorCode.BAD_FIELD),
     ],
 )
-def test_image_fields_must_agree(change: dict[str, object], code: str) -> None:
-    fields: dict[str, object] = {
-        "width": 2,
-        "height": 2,
-        "channels": 3,
-        "dtype": "uint8",
-        "pixels_bytes": 12,
-        "mask_bytes": {"hole": 4, "avoid": None},
-        "iterations": 4,
-        "max_pixels": 1_000_000,
-    }
-    fields.update(change)
+def test_submit_fields_must_agree(change: dict[str, object], code: str) -> None:
+    protocol.check_submit(VALID_SUBMIT, max_pixels=1_000_000)
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.check_image_fields(**fields)  # type: ignore[arg-type]
+        protocol.check_submit(replace(VALID_SUBMIT, **change), max_pixels=1_000_000)  # type: ignore[arg-type]
     assert raised.value.code == code
 
 
