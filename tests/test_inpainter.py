@@ -116,7 +116,7 @@ def test_progress_reports_real_stages_and_cancel_stops(inpainter):
     [
         (lambda: np.zeros((10, 10), np.uint8), "size_mismatch"),
         (lambda: np.full((64, 64), 255, np.uint8), "no_context"),
-        (lambda: np.full((64, 64), 2.0, np.float32), "bad_mask"),
+        (lambda: np.pad(np.full((8, 8), 2.0, np.float32), 28), "bad_mask"),
         (lambda: np.zeros((64, 64), np.int64), "bad_mask"),
     ],
 )
