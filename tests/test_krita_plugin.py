@@ -34,6 +34,8 @@ from editors_root import (
 )
 from PIL import Image
 
+from iic_cli.plugin_zip import WheelTarget, build_plugin_zip
+
 pytestmark = pytest.mark.editors
 
 PLUGIN = "iic_remove_object"
@@ -166,6 +168,7 @@ def run_driver(
     connection_dir: Path | None,
     during: Callable[[Path], None] | None = None,
     extra_binds: dict[Path, str] | None = None,
+    pykrita: str = PYKRITA,
 ) -> KritaRun:
     """Run the scenarios in one kritarunner; `during(out_dir)` runs on the host meanwhile."""
     out = work / "out"
@@ -177,7 +180,10 @@ def run_driver(
         binds[connection_dir] = ROOT_CONNECTION_DIR
     command = ["kritarunner", "-s", "iic_krita_driver", "-f", "kritarunner_main"]
     runner = start_in_editors(
-        kritarunner_binds(binds), KRITARUNNER_ENV, [*command, f"{ROOT_WORK}/spec.json"], work
+        kritarunner_binds(binds),
+        {**KRITARUNNER_ENV, "PYTHONPATH": f"{ROOT_DRIVER}:{pykrita}"},
+        [*command, f"{ROOT_WORK}/spec.json"],
+        work,
     )
     if during is not None:
         during(out)
@@ -568,3 +574,32 @@ def test_the_plugin_starts_the_daemon_from_the_configured_program(
     assert report["progress"][0][0] == "Starting the IIC Inpaint daemon…"
     assert report["message"].startswith("Object removed"), report["message"]
     assert RESULT_LAYER in _layer_names(report)
+
+
+KRITA_PLUGIN_IMPORTER = "/usr/share/krita/pykrita/plugin_importer/plugin_importer.py"
+
+
+def test_the_release_zip_imports_with_kritas_own_importer_and_removes(
+    krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What Tools ▸ Scripts ▸ Import Python Plugin from File does with the zip, then a removal."""
+    work = tmp_path_factory.mktemp("krita-zip")
+    target = WheelTarget(root_python_version(), root_platform_tag())
+    build_plugin_zip("krita", work / "plugin.zip", [target])
+    (work / "resources").mkdir()  # Krita's resource folder, which always exists
+    importer = ["python3", KRITA_PLUGIN_IMPORTER, "/z/plugin.zip", "/z/resources"]
+    assert start_in_editors({work: "/z"}, {}, importer, work).wait(timeout=120) == 0
+    imported = work / "resources/pykrita"
+    assert (imported / f"{PLUGIN}.desktop").is_file()
+    assert (imported / PLUGIN / "vendor" / target.vendor_key / "zmq").is_dir()
+    run = run_driver(
+        krita_home,
+        inputs,
+        [_scenario("from_zip", open_png="/in/image.png")],
+        work / "run",
+        daemon.root_connection_dir,
+        extra_binds={imported: "/imported"},
+        pykrita="/imported",
+    )
+    assert run.report["plugin_file"] == f"/imported/{PLUGIN}/__init__.py"
+    assert run.scenario("from_zip")["message"].startswith("Object removed")

@@ -1,8 +1,19 @@
-"""install-plugin's edit of Krita's kritarc: the plug-in enabled, every other setting kept."""
+"""install-plugin: the kritarc edit, the editor entries, and the release zip's vendor folders."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
 from iic_cli.plugin_installer import EDITOR_PLUGINS, plugins_source_dir, with_python_plugin_enabled
+from iic_cli.plugin_zip import KRITA_RELEASE_TARGETS, WheelTarget
+
+VENDORED_PACKAGES = (
+    Path(__file__).parents[1] / "plugins/krita/iic_remove_object/vendored_packages.py"
+)
 
 
 def test_enabling_adds_a_python_section_to_an_empty_kritarc() -> None:
@@ -29,3 +40,31 @@ def test_every_editor_entry_points_at_a_plugin_in_the_source_tree() -> None:
         assert (source / plugin.folder).is_dir(), editor
         for name in (*plugin.companion_files, *(f"{plugin.folder}/{n}" for n in plugin.executable)):
             assert (source / name).is_file(), name
+
+
+def _plugin_vendor_key() -> str:
+    # Loaded by path: importing the plug-in package would import Krita.
+    spec = importlib.util.spec_from_file_location("krita_vendored_packages", VENDORED_PACKAGES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.vendor_key()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the host tag below is a Linux one")
+def test_the_zip_names_a_vendor_folder_the_way_the_plugin_looks_for_it() -> None:
+    import platform
+
+    host = WheelTarget(
+        f"{sys.version_info.major}.{sys.version_info.minor}", f"manylinux_2_28_{platform.machine()}"
+    )
+    assert host.vendor_key == _plugin_vendor_key()
+
+
+def test_krita_release_targets_cover_windows_macos_and_linux() -> None:
+    keys = {target.vendor_key for target in KRITA_RELEASE_TARGETS}
+    assert keys == {
+        "win32-x86_64-py310",
+        "linux-x86_64-py310",
+        "darwin-arm64-py310",
+        "darwin-x86_64-py310",
+    }
