@@ -50,7 +50,8 @@ WIDTH, HEIGHT = 96, 64
 OFFSET = (10, 6)
 OBJECT = (30, 20, 24, 16)
 AVOID = (0, 0, 40, 64)
-RGBA_U8, RGBA_U16, RGBA_FLOAT, GREY_U8 = "R'G'B'A u8", "R'G'B'A u16", "R'G'B'A float", "Y'A u8"
+RGBA_U8, RGBA_U16, GREY_U8 = "R'G'B'A u8", "R'G'B'A u16", "Y'A u8"
+RGBA_FLOAT, RGBA_HALF = "R'G'B'A float", "R'G'B'A half"
 
 
 def _in_image(rect: tuple[int, int, int, int]) -> list[int]:
@@ -174,6 +175,7 @@ def with_daemon(
         _scenario("u8", layer_above=True),
         _scenario("u16", RGBA_U16, precision="U16_NON_LINEAR", confidence=True),
         _scenario("float", RGBA_FLOAT, precision="FLOAT_LINEAR"),
+        _scenario("half", RGBA_HALF, precision="HALF_LINEAR"),
         _scenario("grey", GREY_U8, image=f"{ROOT_INPUTS}/grey.png"),
         _scenario("avoid", avoid=_in_image(AVOID)),
         _scenario("indexed", mode="indexed"),
@@ -273,7 +275,7 @@ def test_fill_layer_is_added_directly_above_the_source_at_its_offsets(
     assert fill["format"] == "R'G'B'A u8"
 
 
-@pytest.mark.parametrize("name", ["u8", "u16", "float", "grey", "avoid", "indexed", "soft"])
+@pytest.mark.parametrize("name", ["u8", "u16", "float", "half", "grey", "avoid", "indexed", "soft"])
 def test_source_pixels_stay_byte_identical(with_daemon: GimpRun, name: str) -> None:
     assert with_daemon.scenario(name)["source_unchanged"]
 
@@ -289,10 +291,12 @@ def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
 
 
 @pytest.mark.parametrize(
-    ("name", "dump_dtype", "full_scale", "precision", "layer_format"),
+    ("name", "dump_dtype", "full_scale", "precision", "layer_format", "levels"),
     [
-        ("u16", np.uint16, 65535.0, "u16-non-linear", "R'G'B'A u16"),
-        ("float", np.float32, 1.0, "float-linear", "RGBA float"),
+        ("u16", np.uint16, 65535.0, "u16-non-linear", "R'G'B'A u16", 0.6),
+        ("float", np.float32, 1.0, "float-linear", "RGBA float", 0.6),
+        # half's 11-bit mantissa, stored linear: up to about one 8-bit level near white
+        ("half", np.float16, 1.0, "half-linear", "RGBA half", 1.2),
     ],
 )
 def test_deeper_images_keep_their_precision_and_match_the_cli(
@@ -303,6 +307,7 @@ def test_deeper_images_keep_their_precision_and_match_the_cli(
     full_scale: float,
     precision: str,
     layer_format: str,
+    levels: float,
 ) -> None:
     scenario = with_daemon.scenario(name)
     fill = _assert_fill_layer_placed(scenario)
@@ -310,8 +315,8 @@ def test_deeper_images_keep_their_precision_and_match_the_cli(
     assert fill["format"] == layer_format
     layer = with_daemon.layer(name, FILL_LAYER, dump_dtype, 4).astype(np.float64) / full_scale
     hole = _rect_mask(OBJECT)
-    # within rounding of the 8-bit CLI output (linear float adds the sRGB curve's round trip)
-    np.testing.assert_allclose(layer[hole, :3] * 255.0, cli_result.image[hole], atol=0.6)
+    # within rounding of the 8-bit CLI output (linear light adds the sRGB curve's round trip)
+    np.testing.assert_allclose(layer[hole, :3] * 255.0, cli_result.image[hole], atol=levels)
     assert (layer[hole, 3] == 1.0).all() and not layer[~hole, 3].any()
 
 
