@@ -80,34 +80,43 @@ def gimp_plug_ins_dir() -> Path:
     return _user_config_dir() / "GIMP" / "3.0" / "plug-ins"
 
 
-def with_python_plugin_enabled(kritarc: str, plugin: str) -> str:
-    """`kritarc` with `enable_<plugin>=true` in its [python] section, every other line kept.
+def with_kritarc_entry(kritarc: str, section: str, key: str, value: str) -> str:
+    """`kritarc` with `key=value` in `[section]`, every other line kept.
 
     A text edit, not configparser: Krita's KConfig files have keys configparser would
     lowercase or reject, and Krita must find its other settings untouched."""
-    key = f"enable_{plugin}="
+    header, entry = f"[{section}]", f"{key}={_kconfig_escaped(value)}"
     lines = kritarc.splitlines()
-    section = None
+    current = None
     for index, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
-            if section == "[python]":
-                lines.insert(index, key + "true")
+            if current == header:
+                lines.insert(index, entry)
                 return "\n".join(lines) + "\n"
-            section = stripped
-        elif section == "[python]" and stripped.startswith(key):
-            lines[index] = key + "true"
+            current = stripped
+        elif current == header and stripped.startswith(f"{key}="):
+            lines[index] = entry
             return "\n".join(lines) + "\n"
-    if section == "[python]":
-        return "\n".join([*lines, key + "true"]) + "\n"
-    return "\n".join([*lines, "", "[python]", key + "true"]) + "\n"
+    if current == header:
+        return "\n".join([*lines, entry]) + "\n"
+    return "\n".join([*lines, "", header, entry]) + "\n"
 
 
-def enable_krita_plugin(plugin: str) -> None:
+def _kconfig_escaped(value: str) -> str:
+    # KConfig reads "\\" as one backslash (Windows paths).
+    return value.replace("\\", "\\\\")
+
+
+def _edit_kritarc(section: str, key: str, value: str) -> None:
     path = kritarc_path()
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(with_python_plugin_enabled(text, plugin), encoding="utf-8")
+    path.write_text(with_kritarc_entry(text, section, key, value), encoding="utf-8")
+
+
+def enable_krita_plugin(plugin: str) -> None:
+    _edit_kritarc("python", f"enable_{plugin}", "true")
 
 
 def iic_inpaint_program() -> Path | None:
@@ -127,6 +136,15 @@ def write_gimp_settings(installed: Path) -> None:
     (installed / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
 
 
+def write_krita_settings(installed: Path) -> None:
+    """Name this environment's `iic-inpaint` in the plug-in's kritarc group, so the plug-in
+    starts the daemon itself (the docker's "iic-inpaint program" field shows and edits it).
+    The group is the plug-in folder's name, as in its plugin_settings.py."""
+    program = iic_inpaint_program()
+    if program is not None:
+        _edit_kritarc(installed.name, "iic_inpaint_path", str(program))
+
+
 EDITOR_PLUGINS: dict[str, EditorPlugin] = {
     "krita": EditorPlugin(
         editor="krita",
@@ -135,6 +153,7 @@ EDITOR_PLUGINS: dict[str, EditorPlugin] = {
         executable=(),
         default_destination=krita_pykrita_dir,
         enable=enable_krita_plugin,
+        configure=write_krita_settings,
     ),
     "gimp": EditorPlugin(
         editor="gimp",

@@ -289,7 +289,11 @@ def test_installer_vendors_the_client_and_wheels_and_enables_the_plugin(krita_ho
     assert (pykrita / PLUGIN / "__init__.py").is_file()
     for package in ("iic_client", "zmq", "msgpack"):
         assert (vendor / package / "__init__.py").is_file(), package
-    assert f"enable_{PLUGIN}=true" in (krita_home / ".config/kritarc").read_text()
+    kritarc = (krita_home / ".config/kritarc").read_text()
+    assert f"[python]\nenable_{PLUGIN}=true" in kritarc
+    program = Path(sys.executable).parent / "iic-inpaint"
+    if program.exists():  # the docker's "iic-inpaint program", so the plug-in starts the daemon
+        assert f"[{PLUGIN}]\niic_inpaint_path={program}" in kritarc
 
 
 def test_the_plugin_runs_from_its_install_with_the_root_python(with_daemon: KritaRun) -> None:
@@ -440,14 +444,15 @@ XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24 -nolisten tcp -nolisten 
 
 def _install_gui_driver(home: Path) -> None:
     """The test-only plug-in that clicks through the real window (tests/krita_driver)."""
-    from iic_cli.plugin_installer import with_python_plugin_enabled
+    from iic_cli.plugin_installer import with_kritarc_entry
 
     pykrita = home / ".local/share/krita/pykrita"
     source = REPO / "tests/krita_driver"
     shutil.copytree(source / GUI_DRIVER, pykrita / GUI_DRIVER, dirs_exist_ok=True)
     shutil.copy2(source / f"{GUI_DRIVER}.desktop", pykrita)
     kritarc = home / ".config/kritarc"
-    kritarc.write_text(with_python_plugin_enabled(kritarc.read_text(), GUI_DRIVER))
+    enabled = with_kritarc_entry(kritarc.read_text(), "python", f"enable_{GUI_DRIVER}", "true")
+    kritarc.write_text(enabled)
 
 
 @pytest.fixture(scope="session")

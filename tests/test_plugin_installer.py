@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from iic_cli.plugin_installer import EDITOR_PLUGINS, plugins_source_dir, with_python_plugin_enabled
+from iic_cli.plugin_installer import EDITOR_PLUGINS, plugins_source_dir, with_kritarc_entry
 from iic_cli.plugin_zip import KRITA_RELEASE_TARGETS, WheelTarget
+
+
+def _enabled(kritarc: str, plugin: str) -> str:
+    return with_kritarc_entry(kritarc, "python", f"enable_{plugin}", "true")
+
 
 VENDORED_PACKAGES = (
     Path(__file__).parents[1] / "plugins/krita/iic_remove_object/vendored_packages.py"
@@ -17,21 +22,21 @@ VENDORED_PACKAGES = (
 
 
 def test_enabling_adds_a_python_section_to_an_empty_kritarc() -> None:
-    assert with_python_plugin_enabled("", "p") == "\n[python]\nenable_p=true\n"
+    assert _enabled("", "p") == "\n[python]\nenable_p=true\n"
 
 
 def test_enabling_keeps_other_sections_and_plugins() -> None:
     kritarc = "[General]\nTheme=Krita dark\n[python]\nenable_other=true\n[Zoom]\nlevel=2\n"
-    enabled = with_python_plugin_enabled(kritarc, "p")
+    enabled = _enabled(kritarc, "p")
     assert enabled == (
         "[General]\nTheme=Krita dark\n[python]\nenable_other=true\nenable_p=true\n[Zoom]\nlevel=2\n"
     )
 
 
 def test_a_disabled_plugin_is_switched_on_once() -> None:
-    enabled = with_python_plugin_enabled("[python]\nenable_p=false\n", "p")
+    enabled = _enabled("[python]\nenable_p=false\n", "p")
     assert enabled == "[python]\nenable_p=true\n"
-    assert with_python_plugin_enabled(enabled, "p") == enabled
+    assert _enabled(enabled, "p") == enabled
 
 
 def test_every_editor_entry_points_at_a_plugin_in_the_source_tree() -> None:
@@ -40,6 +45,13 @@ def test_every_editor_entry_points_at_a_plugin_in_the_source_tree() -> None:
         assert (source / plugin.folder).is_dir(), editor
         for name in (*plugin.companion_files, *(f"{plugin.folder}/{n}" for n in plugin.executable)):
             assert (source / name).is_file(), name
+
+
+def test_a_windows_path_is_escaped_the_way_kconfig_reads_it() -> None:
+    entry = with_kritarc_entry(
+        "", "iic_remove_object", "iic_inpaint_path", r"C:\venv\iic-inpaint.exe"
+    )
+    assert entry.splitlines()[-1] == r"iic_inpaint_path=C:\\venv\\iic-inpaint.exe"
 
 
 def _plugin_vendor_key() -> str:
