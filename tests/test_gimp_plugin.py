@@ -33,8 +33,9 @@ from PIL import Image
 
 pytestmark = pytest.mark.editors
 
-if skip_reason("gimp-console-3.0") is not None:
-    pytest.skip(skip_reason("gimp-console-3.0"), allow_module_level=True)
+_SKIP_REASON = skip_reason("gimp-console-3.0")
+if _SKIP_REASON is not None:
+    pytest.skip(_SKIP_REASON, allow_module_level=True)
 
 PLUGIN = "iic-remove-object"
 FILL_LAYER = "Object removed"
@@ -126,8 +127,11 @@ def run_gimp(
     profile: Path, inputs: Path, scenarios: list[dict], work: Path, connection_dir: Path | None
 ) -> GimpRun:
     (work / "out").mkdir()
-    plan = {"report": f"{ROOT_WORK}/report.json", "out_dir": f"{ROOT_WORK}/out"}
-    plan["scenarios"] = scenarios
+    plan = {
+        "report": f"{ROOT_WORK}/report.json",
+        "out_dir": f"{ROOT_WORK}/out",
+        "scenarios": scenarios,
+    }
     (work / "scenarios.json").write_text(json.dumps(plan))
     binds = {
         work: ROOT_WORK,

@@ -7,8 +7,9 @@ removed" directly above the source layer, transparent outside the selection, in 
 group. The source layer is never written. Scriptable through the PDB as
 `plug-in-iic-remove-object` (see `docs/gimp-plugin.md`).
 
-GIMP wrappers only; byte and format logic lives in `pixel_layout.py`, daemon access in
-`daemon_connection.py` (both standard library only).
+GIMP wrappers only: byte and format logic lives in `pixel_layout.py`, finding or starting
+the daemon in `daemon_connection.py` (both standard library only), and the job itself runs
+in the helper process of `removal_worker.py`.
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ def remove_object(
     hole = read_mask(image.get_selection(), region)
     pixel_layout.check_hole(hole, source.get_name())
     request_masks = {
-        "avoid": read_mask(channel_of(image, options.avoid, "avoid"), region),
-        "use": read_mask(channel_of(image, options.use, "use"), region),
+        "avoid": read_optional_mask(image, options.avoid, "avoid", region),
+        "use": read_optional_mask(image, options.use, "use", region),
     }
     pixels = read_pixels(source, region, layout)
     result = run_job(layout, region, pixels, hole, request_masks, options)
@@ -238,19 +239,21 @@ def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Laye
     return drawable
 
 
-def channel_of(image: Gimp.Image, channel: Gimp.Channel | None, role: str) -> Gimp.Channel | None:
-    if channel is not None and channel.get_image() != image:
+def read_optional_mask(
+    image: Gimp.Image, channel: Gimp.Channel | None, role: str, region: LayerRegion
+) -> bytes | None:
+    if channel is None:
+        return None
+    if channel.get_image() != image:
         raise RemovalRefused(
             f"The {role} channel “{channel.get_name()}” belongs to another image. Choose a "
             "channel of this image."
         )
-    return channel
+    return read_mask(channel, region)
 
 
-def read_mask(channel: Gimp.Channel | None, region: LayerRegion) -> bytes | None:
+def read_mask(channel: Gimp.Channel, region: LayerRegion) -> bytes:
     """The channel (image coordinates) under the layer, one byte per pixel, 255 = set."""
-    if channel is None:
-        return None
     buffer = channel.get_buffer()
     return bytes(
         buffer.get(region.image_rect(), 1.0, pixel_layout.MASK_BABL_FORMAT, Gegl.AbyssPolicy.NONE)

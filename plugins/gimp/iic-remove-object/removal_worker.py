@@ -96,33 +96,36 @@ def _relay_until_done(
 ) -> None:
     while not parent_gone.is_set():
         for event in job.poll(POLL_INTERVAL_S):
+            is_result = isinstance(event, result_type)
             try:
-                write_frame(events, _event_map(event, result_type))
+                write_frame(events, _result_map(event) if is_result else _progress_map(event))
             except BrokenPipeError:  # the plug-in is gone
                 job.cancel()
                 return
-            if isinstance(event, result_type):
+            if is_result:
                 return
     job.cancel()
 
 
-def _event_map(event: Any, result_type: type) -> dict[str, Any]:
-    if isinstance(event, result_type):
-        return {
-            "kind": "result",
-            "pixels": event.pixels,
-            "confidence": event.confidence,
-            "width": event.width,
-            "height": event.height,
-            "channels": event.channels,
-            "dtype": event.dtype,
-        }
+def _result_map(result: Any) -> dict[str, Any]:
+    return {
+        "kind": "result",
+        "pixels": result.pixels,
+        "confidence": result.confidence,
+        "width": result.width,
+        "height": result.height,
+        "channels": result.channels,
+        "dtype": result.dtype,
+    }
+
+
+def _progress_map(progress: Any) -> dict[str, Any]:
     return {
         "kind": "progress",
-        "stage": event.stage,
-        "fraction": event.fraction,
-        "message": event.message,
-        "queue_position": event.queue_position,
+        "stage": progress.stage,
+        "fraction": progress.fraction,
+        "message": progress.message,
+        "queue_position": progress.queue_position,
     }
 
 
