@@ -1,5 +1,6 @@
 """A few real training steps on CPU: finite losses, a checkpoint that round-trips, a run
-that resumes where it stopped, and batches that depend only on (seed, step)."""
+that resumes where it stopped, a model file the engine loads, and batches that depend only
+on (seed, step)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from iic_engine import Inpainter
 from iic_engine.networks.discriminator import PatchDiscriminator
 from iic_engine.networks.generator import Generator
 from iic_engine.training.checkpoint import load_checkpoint, load_module_state
@@ -17,6 +19,7 @@ from iic_engine.training.config import (
     DataConfig,
     RunConfig,
     TrainingConfig,
+    UpsamplerStageConfig,
     load_config,
     with_overrides,
 )
@@ -26,6 +29,7 @@ from iic_engine.training.data import (
     pack_training_data,
     photo_names,
 )
+from iic_engine.training.export import export_weights
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.trainer import train
 
@@ -86,6 +90,14 @@ def test_training_steps_checkpoint_and_resume(data_root: Path, tmp_path: Path) -
     second = train(with_overrides(config, max_steps=3))
     assert (second.first_step, second.last_step) == (2, 3)
 
+    model = Inpainter(weights=export_weights(tmp_path / "run", tmp_path / "m.safetensors"))
+    assert model.model_version == "run-3"
+    image = np.asarray(TrainingPhotos.load(data_root, validation_count=2).images[0][:64, :80])
+    hole = np.zeros(image.shape[:2], dtype=bool)
+    hole[16:40, 20:60] = True
+    removed = model.remove(image, hole)
+    assert np.array_equal(removed.image[~hole], image[~hole])
+
 
 def test_a_batch_depends_only_on_seed_and_step(data_root: Path) -> None:
     photos = TrainingPhotos.load(data_root, validation_count=2)
@@ -102,3 +114,16 @@ def test_a_batch_depends_only_on_seed_and_step(data_root: Path) -> None:
     assert not np.array_equal(first.holes, other_seed.holes)
     assert not np.array_equal(first.holes, planner(1).plan(6).holes)
     assert set(first.photos.tolist()).isdisjoint(photos.validation_indices.tolist())
+
+
+def test_upsampler_stage_trains_and_checkpoints(data_root: Path, tmp_path: Path) -> None:
+    base = _config(data_root, tmp_path / "upsampler")
+    config = TrainingConfig(
+        run=with_overrides(base, stage="upsampler", max_steps=1).run,
+        data=base.data,
+        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    )
+    summary = train(config)
+    assert summary.last_step == 1
+    assert all(math.isfinite(v) for v in summary.last_losses.values())
+    assert set(load_module_state(tmp_path / "upsampler", "upsampler")) >= {"softmax_scale"}

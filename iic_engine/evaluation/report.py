@@ -34,7 +34,8 @@ ALL_BIN = "all"
 CONFIDENT = 0.5  # Tab. 2's threshold
 SHEET_IMAGES = 12
 SHEET_TILE_HEIGHT = 192
-TELEA_RADIUS = 3  # pixels; OpenCV's documented example value
+# Pixels. Radius 5 reproduces the peer table of issue 4 on dev_eval (PSNR 21.84, L1 .0352).
+TELEA_RADIUS = 5
 
 Fill = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 

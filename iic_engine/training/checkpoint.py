@@ -1,15 +1,22 @@
 """A run folder: the last checkpoint, the config that made it, and the log.
 
-Checkpoints are written to a temporary file and renamed over the old one, so an interrupted
-write (a killed job, a device session running out) never leaves a broken checkpoint. The
-optimizer moments are stored in bfloat16: they are only running averages, and halving them
-keeps a checkpoint small enough to travel to a GPU machine with the training data.
+    RUN/checkpoint/state.json        step and training time so far
+    RUN/checkpoint/<module>.pt       weights and optimizer state of one network
+    RUN/config.toml                  the exact config of the run
+    RUN/log.jsonl                    losses, validation PSNR, start and stop events
+
+A checkpoint is written into a staging folder and swapped in by renames, so an interrupted
+write (a killed job, a device session running out) leaves the previous checkpoint usable.
+One file per network keeps each under the device tool's 16 MiB per returned file. The
+optimizer moments are stored in bfloat16: they are running averages, and halving them lets a
+checkpoint travel to a GPU machine together with the training data in 64 MiB.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +27,12 @@ from torch import nn
 
 from iic_engine.training.config import TrainingConfig, config_to_toml
 
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FOLDER = "checkpoint"
+STATE_NAME = "state.json"
 CONFIG_NAME = "config.toml"
 LOG_NAME = "log.jsonl"
+_STAGING_SUFFIX = ".new"
+_PREVIOUS_SUFFIX = ".old"
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a run's files are not secret
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -60,23 +71,42 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     resume: ResumePoint,
 ) -> Path:
-    """Write checkpoint.pt and config.toml next to each other, each atomically."""
-    path = Path(directory) / CHECKPOINT_NAME
-    payload = {
-        "step": resume.step,
-        "elapsed_seconds": resume.elapsed_seconds,
-        "modules": {name: module.state_dict() for name, module in modules.items()},
-        "optimizers": {
-            name: _compact_optimizer_state(optimizer.state_dict())
-            for name, optimizer in optimizers.items()
-        },
-    }
-    _atomic_write(path, lambda temporary: torch.save(payload, temporary))
+    """Write RUN/checkpoint/ (swapped in whole) and RUN/config.toml (atomically)."""
+    run = Path(directory)
+    final = run / CHECKPOINT_FOLDER
+    staging = run / (CHECKPOINT_FOLDER + _STAGING_SUFFIX)
+    previous = run / (CHECKPOINT_FOLDER + _PREVIOUS_SUFFIX)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, module in modules.items():
+        optimizer = optimizers.get(name)
+        payload = {
+            "module": module.state_dict(),
+            "optimizer": None
+            if optimizer is None
+            else _compact_optimizer_state(optimizer.state_dict()),
+        }
+        torch.save(payload, staging / f"{name}.pt")
+    state = {"step": resume.step, "elapsed_seconds": resume.elapsed_seconds}
+    (staging / STATE_NAME).write_text(json.dumps(state) + "\n")
     _atomic_write(
-        Path(directory) / CONFIG_NAME,
-        lambda temporary: Path(temporary).write_text(config_to_toml(config)),
+        run / CONFIG_NAME, lambda temporary: Path(temporary).write_text(config_to_toml(config))
     )
-    return path
+    shutil.rmtree(previous, ignore_errors=True)
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staging, final)
+    shutil.rmtree(previous, ignore_errors=True)
+    return final
+
+
+def _checkpoint_folder(directory: str | Path) -> Path | None:
+    """The complete checkpoint, or the previous one if a swap was interrupted."""
+    run = Path(directory)
+    for folder in (CHECKPOINT_FOLDER, CHECKPOINT_FOLDER + _PREVIOUS_SUFFIX):
+        if (run / folder / STATE_NAME).exists():
+            return run / folder
+    return None
 
 
 def load_checkpoint(
@@ -89,31 +119,33 @@ def load_checkpoint(
 
     Optimizer moments come back in the parameters' precision (torch casts them on load).
     """
-    path = Path(directory) / CHECKPOINT_NAME
-    if not path.exists():
+    folder = _checkpoint_folder(directory)
+    if folder is None:
         return None
-    payload = torch.load(path, map_location=device, weights_only=True)
     for name, module in modules.items():
-        module.load_state_dict(payload["modules"][name])
-    for name, optimizer in optimizers.items():
-        optimizer.load_state_dict(payload["optimizers"][name])
-    return ResumePoint(step=int(payload["step"]), elapsed_seconds=float(payload["elapsed_seconds"]))
+        payload = torch.load(folder / f"{name}.pt", map_location=device, weights_only=True)
+        module.load_state_dict(payload["module"])
+        if name in optimizers and payload["optimizer"] is not None:
+            optimizers[name].load_state_dict(payload["optimizer"])
+    state = json.loads((folder / STATE_NAME).read_text())
+    return ResumePoint(step=int(state["step"]), elapsed_seconds=float(state["elapsed_seconds"]))
 
 
-def _payload(directory: str | Path) -> dict:
-    path = Path(directory) / CHECKPOINT_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"No {CHECKPOINT_NAME} in {directory}: train that run first.")
-    return torch.load(path, map_location="cpu", weights_only=True)
+def _require_folder(directory: str | Path) -> Path:
+    folder = _checkpoint_folder(directory)
+    if folder is None:
+        raise FileNotFoundError(f"No checkpoint in {directory}: train that run first.")
+    return folder
 
 
 def load_module_state(directory: str | Path, name: str) -> dict[str, torch.Tensor]:
-    """One module's weights from a run's checkpoint (e.g. the generator for export)."""
-    return _payload(directory)["modules"][name]
+    """One network's weights from a run's checkpoint (e.g. the generator for export)."""
+    path = _require_folder(directory) / f"{name}.pt"
+    return torch.load(path, map_location="cpu", weights_only=True)["module"]
 
 
 def load_checkpoint_step(directory: str | Path) -> int:
-    return int(_payload(directory)["step"])
+    return int(json.loads((_require_folder(directory) / STATE_NAME).read_text())["step"])
 
 
 def append_log(directory: str | Path, record: dict[str, object]) -> None:

@@ -76,6 +76,8 @@ class Runtime:
 def start_runtime(requested_device: str, threads: int = 0) -> Runtime:
     if threads > 0:
         torch.set_num_threads(threads)
+    # Fixed crop sizes: let cuDNN pick the fastest convolution algorithms once.
+    torch.backends.cudnn.benchmark = True
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return Runtime(device=select_device(requested_device))

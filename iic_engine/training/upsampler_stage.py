@@ -100,7 +100,7 @@ class UpsamplerStage:
             self.optimizers["upsampler"].step()
         finally:
             self.discriminator.requires_grad_(True)
-        return {"discriminator": float(d_loss), "inpainting": float(g_loss)}
+        return {"discriminator": float(d_loss.detach()), "inpainting": float(g_loss.detach())}
 
     @torch.no_grad()
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
