@@ -297,7 +297,8 @@ class Daemon:
             self._busy.add(event.key)
         elif isinstance(event, (JobFinished, JobFailed)):
             self._busy.discard(event.key)
-            self._finished += isinstance(event, JobFinished)
+            outcome = "finished" if isinstance(event, JobFinished) else event.code
+            log.info("job %s left the worker: %s", event.key[1], outcome)
 
     def _relay(self, job: RemovalJob, event: WorkerEvent) -> None:
         client, job_id = event.key
@@ -311,8 +312,7 @@ class Daemon:
             )
         elif isinstance(event, JobFinished):
             self._forget(job)
-            log.info("job %s finished: %s", job_id, event.stats)
-            self._send(
+            sent = self._send(
                 client,
                 protocol.Result(
                     job=job_id,
@@ -325,9 +325,12 @@ class Daemon:
                     stats=event.stats,
                 ),
             )
+            if sent:
+                self._finished += 1
+                log.info("job %s result sent: %s", job_id, event.stats)
         elif isinstance(event, JobFailed):
             self._forget(job)
-            log.info("job %s failed: %s %s", job_id, event.code, event.message)
+            log.info("job %s error sent: %s %s", job_id, event.code, event.message)
             self._send(client, protocol.Error(event.code, event.message, job_id))
 
     def _announce_positions(self) -> None:
@@ -380,7 +383,8 @@ class Daemon:
         if state is not None:
             state.jobs.discard(job.job_id)
 
-    def _send(self, client: bytes, message: protocol.Message) -> None:
+    def _send(self, client: bytes, message: protocol.Message) -> bool:
+        """False (and the client dropped) when the client can no longer be reached."""
         frames = [client, *protocol.encode(self._secret, message)]
         try:
             self._router.send_multipart(frames, zmq.NOBLOCK, copy=False)
@@ -388,6 +392,8 @@ class Daemon:
             # ROUTER_MANDATORY: EHOSTUNREACH once the peer disconnected, EAGAIN if it stopped
             # reading; either way nobody will read this client's answers any more.
             self._drop_client(client, f"cannot send ({error})")
+            return False
+        return True
 
     def _shut_down(self) -> None:
         self._queue.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -18,10 +19,12 @@ def remove_through_daemon(
     use: np.ndarray | None,
     iterations: int,
     on_progress: Callable[[JobProgress], None] | None,
+    connection_file: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The filled image (same shape and dtype) and the confidence map (H,W) float32 in [0,1].
 
     Masks may be bool, uint8 (0..255 alpha) or float (0..1 alpha), as for the engine.
+    `connection_file`: where the daemon is found (default: the user runtime directory).
     Raises `iic_client.ClientError` (e.g. `DaemonNotRunning`) with a message that says what to do.
     """
     height, width = image.shape[:2]
@@ -39,7 +42,7 @@ def remove_through_daemon(
         iterations=iterations,
         want_confidence=True,
     )
-    with DaemonClient.connect() as client:
+    with DaemonClient.connect(connection_file) as client:
         result = client.submit(request).wait(on_progress=on_progress)
     filled = np.frombuffer(result.pixels, dtype=wire_dtype).reshape(image.shape)
     confidence = None

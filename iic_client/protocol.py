@@ -212,7 +212,7 @@ class StatusReply:
     queued: int
     running: int  # jobs the worker is busy with (a cancelled one until the engine stops)
     clients: int
-    finished: int  # jobs finished with a result since the daemon started
+    finished: int  # results sent since the daemon started
     reply_to: str = ""
 
 

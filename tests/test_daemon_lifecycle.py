@@ -27,7 +27,7 @@ from iic_client.connection_file import read_connection_file
 CLIENT_TIMEOUT_S = 2.0
 # Slack for a loaded 2-core machine on top of the client's timeout.
 REPORT_SLACK_S = 3.0
-SLOW_SIDE = 1024
+SLOW_SIDE = 2048
 
 
 def test_daemon_lifecycle(tmp_path: Path) -> None:
