@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import msgpack
 import pytest
+from daemon_process import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -252,3 +255,27 @@ def test_hello_from_a_newer_client_is_still_read() -> None:
     body = msgpack.packb({"v": 2, "kind": "hello", "id": "h", "versions": [1, 2]})
     hello = protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS).message
     assert hello == protocol.Hello([1, 2], "")
+
+
+def test_client_imports_without_numpy_or_torch() -> None:
+    # Editor plugins vendor iic_client into a Python that has neither.
+    code = (
+        "import sys; sys.modules['numpy'] = None; sys.modules['torch'] = None; "
+        "import iic_client; iic_client.RemovalRequest(1, 1, 1, 'uint8', b'x', b'\\xff')"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
+
+
+@pytest.mark.parametrize(
+    ("platform", "variable", "expected"),
+    [
+        ("darwin", "HOME", "{base}/Library/Caches/TemporaryItems/iic-inpaint"),
+        ("win32", "LOCALAPPDATA", "{base}/Temp/iic-inpaint"),
+    ],
+)
+def test_runtime_dir_on_macos_and_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str, variable: str, expected: str
+) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setenv(variable, str(tmp_path))
+    assert user_runtime_dir() == Path(expected.format(base=tmp_path))
