@@ -22,7 +22,7 @@ from iic_engine.networks.guided_upsampler import GuidedUpsampler
 # The band pass: the band is at most one patch (8 px) wide, so 64 px tiles give it ample
 # context, and one iteration of Algorithm 1 fills it (more only re-fill a band this thin).
 REFINE_TILE = 64
-REFINE_TILE_MARGIN = 16  # pixels at a tile's edge are context only; the next tile fills them
+REFINE_TILE_MARGIN = 8  # pixels at a tile's edge are context only; the next tile fills them
 REFINE_ITERATIONS = 1
 REFINE_BATCH = 32
 
