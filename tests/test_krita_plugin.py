@@ -53,6 +53,7 @@ DEFAULT_ENGINE_LIMITS = ("--engine-limits", "{}")
 WIDTH, HEIGHT = 96, 64
 OBJECT = (30, 20, 24, 16)  # x, y, w, h of the selection
 AVOID = (0, 0, 40, 64)
+USE = (60, 0, 36, 64)
 # Large enough that the daemon is still working (about 8 s on 2 cores) seconds after accepting.
 VANISH_SIZE = (1024, 1024)
 VANISH_OBJECT = (312, 312, 400, 400)
@@ -138,8 +139,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     image = _test_image()
     np.save(work / "image.npy", image)
     Image.fromarray(image).save(work / "image.png")
-    Image.fromarray(_rect_mask(OBJECT).astype(np.uint8) * 255).save(work / "object.png")
-    Image.fromarray(_rect_mask(AVOID).astype(np.uint8) * 255).save(work / "avoid.png")
+    for name, rect in (("object", OBJECT), ("avoid", AVOID), ("use", USE)):
+        Image.fromarray(_rect_mask(rect).astype(np.uint8) * 255).save(work / f"{name}.png")
     return work
 
 
@@ -220,7 +221,8 @@ def with_daemon(
         _scenario("f32", model="RGBA", depth="F32"),
         _scenario("f16", model="RGBA", depth="F16"),
         _scenario("grey", model="GRAYA", depth="U8"),
-        _scenario("avoid", open_png="/in/image.png", avoid_rect=list(AVOID)),
+        _scenario("avoid", open_png="/in/image.png", regions={"avoid": list(AVOID)}),
+        _scenario("use", open_png="/in/image.png", regions={"use": list(USE)}),
         _scenario("soft", open_png="/in/image.png", selection_value=128),
         # Last: the daemon may still finish the cancelled job's current stage.
         {**_vanish_sized("cancel"), "cancel_when_submitted": True},
@@ -255,9 +257,12 @@ def cli_result(inputs: Path) -> np.ndarray:
     return _cli_remove(inputs, inputs / "cli.png")
 
 
-@pytest.fixture(scope="session")
-def cli_result_avoiding(inputs: Path) -> np.ndarray:
-    return _cli_remove(inputs, inputs / "cli-avoid.png", "--avoid", str(inputs / "avoid.png"))
+@pytest.fixture(scope="session", params=["avoid", "use"])
+def region_case(request: pytest.FixtureRequest, inputs: Path) -> tuple[str, np.ndarray]:
+    """("avoid" | "use", what `iic-inpaint remove --avoid/--use` gives for that region)."""
+    kind = request.param
+    cli = _cli_remove(inputs, inputs / f"cli-{kind}.png", f"--{kind}", str(inputs / f"{kind}.png"))
+    return kind, cli
 
 
 def _vanish_sized(name: str) -> dict:
@@ -323,7 +328,7 @@ def test_result_layer_is_added_directly_above_the_source(with_daemon: KritaRun) 
     assert paint_layers == ["Background", RESULT_LAYER, "Layer above"]
 
 
-@pytest.mark.parametrize("name", ["u8", "u16", "f32", "f16", "grey", "avoid", "soft"])
+@pytest.mark.parametrize("name", ["u8", "u16", "f32", "f16", "grey", "avoid", "use", "soft"])
 def test_source_pixels_stay_byte_identical(with_daemon: KritaRun, name: str) -> None:
     with_daemon.scenario(name)
     assert with_daemon.source(name, "after") == with_daemon.source(name, "before")
@@ -393,17 +398,21 @@ def test_confidence_map_is_a_hidden_layer_above_the_result(with_daemon: KritaRun
     assert (pixels[hole, 3] == 65535).all() and not pixels[~hole].any()
 
 
-def test_avoid_region_is_kept_with_the_document_sent_and_honoured(
-    with_daemon: KritaRun, cli_result_avoiding: np.ndarray
+def test_regions_are_kept_with_the_document_sent_and_honoured(
+    with_daemon: KritaRun, region_case: tuple[str, np.ndarray], cli_result: np.ndarray
 ) -> None:
-    scenario = with_daemon.scenario("avoid")
-    assert "Remove object regions" in _layer_names(scenario)
-    assert scenario["requests"][0]["avoid"]
-    sent = np.frombuffer((with_daemon.out / "avoid.avoid_sent").read_bytes(), np.uint8)
-    np.testing.assert_array_equal(sent.reshape(HEIGHT, WIDTH) == 255, _rect_mask(AVOID))
-    layer = _rgba_u8(with_daemon, "avoid")
+    kind, cli_result_with_region = region_case
     hole = _rect_mask(OBJECT)
-    np.testing.assert_allclose(layer[hole, :3], cli_result_avoiding[hole, :3], atol=1)
+    changed = np.abs(cli_result_with_region[hole, :3].astype(int) - cli_result[hole, :3])
+    assert changed.max() > 1, f"the {kind} region does not change this fill: the test cannot tell"
+    scenario = with_daemon.scenario(kind)
+    assert "Remove object regions" in _layer_names(scenario)
+    assert scenario["requests"][0][kind]
+    sent = np.frombuffer((with_daemon.out / f"{kind}.{kind}_sent").read_bytes(), np.uint8)
+    region = {"avoid": AVOID, "use": USE}[kind]
+    np.testing.assert_array_equal(sent.reshape(HEIGHT, WIDTH) == 255, _rect_mask(region))
+    layer = _rgba_u8(with_daemon, kind)
+    np.testing.assert_allclose(layer[hole, :3], cli_result_with_region[hole, :3], atol=1)
 
 
 # ---- refusals ---------------------------------------------------------------------------

@@ -120,9 +120,9 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     from iic_remove_object.remove_object import RemoveObjectController  # needs the vendor/ folder
 
     doc, source = build_document(scenario, rgba8)
-    if scenario.get("avoid_rect"):
-        select(doc, scenario["avoid_rect"])
-        store_region(doc, "avoid")
+    for kind, rect in scenario.get("regions", {}).items():  # "avoid" / "use" -> x, y, w, h
+        select(doc, rect)
+        store_region(doc, kind)
     if scenario.get("rect"):
         select(doc, scenario["rect"], scenario.get("selection_value", 255))
     before = layer_bytes(doc, source)
@@ -163,8 +163,10 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         "size": [doc.width(), doc.height()],
         "requests": [describe(r) for r in spy.requests],
     }
-    if spy.requests and spy.requests[0].avoid is not None:
-        (prefix.with_suffix(".avoid_sent")).write_bytes(spy.requests[0].avoid)
+    for kind in ("avoid", "use"):
+        sent = getattr(spy.requests[0], kind) if spy.requests else None
+        if sent is not None:
+            prefix.with_suffix(f".{kind}_sent").write_bytes(sent)
     spy.on_submitted = None
     doc.setModified(False)
     doc.close()

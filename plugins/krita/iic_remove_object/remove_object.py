@@ -45,8 +45,10 @@ from .pixel_formats import (
 )
 
 POLL_INTERVAL_MS = 100
-# Connecting runs on the GUI thread, so it must give up quickly when nobody answers.
-CONNECT_TIMEOUT_S = 2.0
+# How long the daemon may stay silent: when connecting (on the GUI thread, so not long) and
+# between heartbeats (1 s apart) before the job counts as lost. A busy 2-core machine can
+# delay a heartbeat by a second or two.
+CLIENT_TIMEOUT_S = 5.0
 DAEMON_START_POLL_MS = 1000
 # The daemon imports torch and loads the weights before it answers: slow on a cold disk.
 DAEMON_START_TIMEOUT_S = 120.0
@@ -123,7 +125,7 @@ class RemoveObjectController(QObject):
 
     def _connect_and_submit(self) -> None:
         try:
-            client = self._connected_client()
+            client = self._new_client()
         except DaemonNotRunning as error:
             self._start_daemon_or_fail(error)
             return
@@ -132,10 +134,18 @@ class RemoveObjectController(QObject):
             return
         self._submit(client)
 
-    def _connected_client(self) -> DaemonClient:
-        if self._client is None:
-            self._client = DaemonClient.connect(self._connection_file, timeout_s=CONNECT_TIMEOUT_S)
+    def _new_client(self) -> DaemonClient:
+        """A fresh connection per removal, so a daemon restarted since the last one is found.
+
+        The previous connection is closed only now: a Cancel it carried has long been sent."""
+        self._close_client()
+        self._client = DaemonClient.connect(self._connection_file, timeout_s=CLIENT_TIMEOUT_S)
         return self._client
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _start_daemon_or_fail(self, error: DaemonNotRunning) -> None:
         program = plugin_settings.iic_inpaint_path()
@@ -156,7 +166,7 @@ class RemoveObjectController(QObject):
 
     def _poll_daemon_start(self) -> None:
         try:
-            client = self._connected_client()
+            client = self._new_client()
         except DaemonNotRunning:
             if time.monotonic() > self._daemon_deadline:
                 self._daemon_timer.stop()
@@ -220,10 +230,7 @@ class RemoveObjectController(QObject):
         self._end(f'Object removed: the fill is in the new layer "{RESULT_LAYER_NAME}".')
 
     def _fail(self, error: ClientError) -> None:
-        # A client that saw its daemon fail is not reused: the next run connects afresh.
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._close_client()
         self._end(VANISHED_MESSAGE if isinstance(error, DaemonVanished) else error.message)
 
     def _end(self, text: str) -> None:
