@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from PIL import Image
 
     from iic_engine import Inpainter
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     samples = load_dev_eval(args.data, args.limit)
     inpainter = Inpainter(weights=args.weights, device=args.device)
 
-    def model(image, hole):  # type: ignore[no-untyped-def]
+    def model(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         result = inpainter.remove(image, hole)
         return result.image, result.confidence
 

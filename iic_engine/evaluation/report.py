@@ -131,7 +131,7 @@ def evaluate(
     methods = {"model": MethodScores(), "telea": MethodScores()}
     confident = unconfident = RegionError(0.0, 0.0, 0)
     sheet_every = max(1, len(samples) // SHEET_IMAGES)
-    rows = []
+    rows: list[list[np.ndarray]] = []
     for index, sample in enumerate(samples):
         label = ratio_bin(sample.ratio)
         result, confidence = model(sample.image, sample.hole)

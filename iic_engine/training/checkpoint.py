@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +148,7 @@ def load_checkpoint_step(directory: str | Path) -> int:
     return int(json.loads((_require_folder(directory) / STATE_NAME).read_text())["step"])
 
 
-def append_log(directory: str | Path, record: dict[str, object]) -> None:
+def append_log(directory: str | Path, record: Mapping[str, object]) -> None:
     Path(directory).mkdir(parents=True, exist_ok=True)
     with open(Path(directory) / LOG_NAME, "a") as log:
         log.write(json.dumps(record) + "\n")

@@ -134,7 +134,7 @@ def _build(cls: type, values: dict[str, object], where: str) -> object:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise ValueError(f"[{where}.{name}] must be a table")
-            kwargs[name] = _build(hint, value, f"{where}.{name}".lstrip("."))
+            kwargs[name] = _build(typing.cast(type, hint), value, f"{where}.{name}".lstrip("."))
         elif isinstance(value, list):
             kwargs[name] = tuple(value)
         elif hint is float and isinstance(value, int):
@@ -180,4 +180,5 @@ def config_to_toml(config: TrainingConfig) -> str:
 def with_overrides(config: TrainingConfig, **run_overrides: object) -> TrainingConfig:
     """The same config with some [run] settings replaced (command-line overrides)."""
     changes = {k: v for k, v in run_overrides.items() if v is not None}
-    return dataclasses.replace(config, run=dataclasses.replace(config.run, **changes))
+    run = dataclasses.replace(config.run, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(config, run=run)

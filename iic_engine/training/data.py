@@ -17,12 +17,14 @@ import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.data import Dataset
 
 from iic_engine.training.config import DataConfig
 from iic_engine.training.hole_synthesis import HoleSampler
@@ -102,7 +104,7 @@ class BatchPlan:
     holes: np.ndarray
 
 
-class BatchPlanner:
+class BatchPlanner(Dataset[BatchPlan]):
     """Draws crops and holes for a step; a torch map-style dataset indexed by step."""
 
     def __init__(
@@ -234,7 +236,7 @@ class PackSummary:
     bytes: int
 
 
-def _write(path: Path, image: Image.Image, **save_args: object) -> int:
+def _write(path: Path, image: Image.Image, **save_args: Any) -> int:
     buffer = io.BytesIO()
     image.save(buffer, **save_args)
     path.write_bytes(buffer.getvalue())

@@ -73,7 +73,8 @@ class GeneratorStage:
         def discriminate(image: torch.Tensor) -> torch.Tensor:
             return self.discriminator(image, holes).float()
 
-        totals = {"coarse": 0.0, "inpainting": 0.0, "confidence": 0.0}
+        zero = images.new_zeros(())
+        totals = {"coarse": zero, "inpainting": zero, "confidence": zero}
         for p in passes:
             output, confidence = p.image.float(), p.confidence.float()
             totals["coarse"] += losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images)
@@ -91,7 +92,7 @@ class GeneratorStage:
                 losses.confidence_lambda,
                 losses.adversarial_weight,
             )
-        return totals  # type: ignore[return-value]
+        return totals
 
     def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
         images, holes = self.runtime.layout(images), self.runtime.layout(holes)
@@ -104,10 +105,10 @@ class GeneratorStage:
         try:
             with self.runtime.autocast():
                 terms = self._generator_losses(images, holes, passes)
-            total = sum(terms.values())
+            total = torch.stack(list(terms.values())).sum()
             optimizer = self.optimizers["generator"]
             optimizer.zero_grad(set_to_none=True)
-            total.backward()  # type: ignore[union-attr]
+            total.backward()
             optimizer.step()
         finally:
             self.discriminator.requires_grad_(True)

@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -14,6 +15,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from iic_engine.device import select_device
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,11 @@ class Runtime:
         else:
             yield
 
-    def prepare(self, module: nn.Module) -> nn.Module:
+    def prepare(self, module: ModuleT) -> ModuleT:
         module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return module
 
     def layout(self, tensor: torch.Tensor) -> torch.Tensor:
         return (

@@ -23,8 +23,8 @@ COLUMNS = 8
 def preview_samples(
     config: TrainingConfig, count: int, photo_limit: int | None = None
 ) -> np.ndarray:
-    """The first `count` training samples of the run's seed as a (H,W,3) uint8 sheet; each
-    tile is labelled by nothing but its position, the hole ratio printed by the caller."""
+    """The first `count` training samples of the run's seed (the crops and holes its first
+    steps train on) as one (H,W,3) uint8 sheet, eight to a row."""
     data = config.data
     photos = TrainingPhotos.load(data.root, data.validation_photos, limit=photo_limit)
     sampler = HoleSampler(config.holes, ObjectMaskPool.load(f"{data.root}/{MASKS_FOLDER}"))

@@ -100,7 +100,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
     planner = BatchPlanner(photos, sampler, data, run.batch_size, run.seed, runtime.rank)
     validation = planner.validation_plan(photos)
     resident = resident_photos(photos, runtime.device)
-    loader = DataLoader(
+    loader: DataLoader[BatchPlan] = DataLoader(
         planner,
         batch_size=None,
         sampler=range(resume.step, run.max_steps),
