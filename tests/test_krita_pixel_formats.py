@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from krita_plugin_source import load_plugin_module
 
-MODULE_PATH = Path(__file__).parents[1] / "plugins/krita/iic_remove_object/pixel_formats.py"
-
-
-def _load_pixel_formats():
-    # Loaded by path: importing the plug-in package would import Krita.
-    spec = importlib.util.spec_from_file_location("krita_pixel_formats", MODULE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pf = _load_pixel_formats()
+pf = load_plugin_module("pixel_formats")
 NUMPY_DTYPES = {"U8": np.uint8, "U16": np.uint16, "F16": np.float16, "F32": np.float32}
 RNG = np.random.default_rng(6)
 
 
 def _samples(depth: str, shape: tuple[int, ...]) -> np.ndarray:
     if depth in ("U8", "U16"):
-        top = np.iinfo(NUMPY_DTYPES[depth]).max
+        top = 255 if depth == "U8" else 65535
         return RNG.integers(0, top + 1, shape).astype(NUMPY_DTYPES[depth])
     return RNG.random(shape).astype(NUMPY_DTYPES[depth])
 

@@ -58,8 +58,9 @@ USE = (60, 0, 36, 64)
 VANISH_SIZE = (1024, 1024)
 VANISH_OBJECT = (312, 312, 400, 400)
 
-if skip_reason("kritarunner") is not None:
-    pytest.skip(skip_reason("kritarunner"), allow_module_level=True)
+_SKIP_REASON = skip_reason("kritarunner")
+if _SKIP_REASON is not None:
+    pytest.skip(_SKIP_REASON, allow_module_level=True)
 
 
 def _rect_mask(rect: tuple[int, int, int, int]) -> np.ndarray:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
+from krita_plugin_source import load_plugin_module
 
 from iic_cli.plugin_installer import EDITOR_PLUGINS, plugins_source_dir, with_kritarc_entry
 from iic_cli.plugin_zip import KRITA_RELEASE_TARGETS, WheelTarget
@@ -14,11 +13,6 @@ from iic_cli.plugin_zip import KRITA_RELEASE_TARGETS, WheelTarget
 
 def _enabled(kritarc: str, plugin: str) -> str:
     return with_kritarc_entry(kritarc, "python", f"enable_{plugin}", "true")
-
-
-VENDORED_PACKAGES = (
-    Path(__file__).parents[1] / "plugins/krita/iic_remove_object/vendored_packages.py"
-)
 
 
 def test_enabling_adds_a_python_section_to_an_empty_kritarc() -> None:
@@ -54,14 +48,6 @@ def test_a_windows_path_is_escaped_the_way_kconfig_reads_it() -> None:
     assert entry.splitlines()[-1] == r"iic_inpaint_path=C:\\venv\\iic-inpaint.exe"
 
 
-def _plugin_vendor_key() -> str:
-    # Loaded by path: importing the plug-in package would import Krita.
-    spec = importlib.util.spec_from_file_location("krita_vendored_packages", VENDORED_PACKAGES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.vendor_key()
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="the host tag below is a Linux one")
 def test_the_zip_names_a_vendor_folder_the_way_the_plugin_looks_for_it() -> None:
     import platform
@@ -69,7 +55,7 @@ def test_the_zip_names_a_vendor_folder_the_way_the_plugin_looks_for_it() -> None
     host = WheelTarget(
         f"{sys.version_info.major}.{sys.version_info.minor}", f"manylinux_2_28_{platform.machine()}"
     )
-    assert host.vendor_key == _plugin_vendor_key()
+    assert host.vendor_key == load_plugin_module("vendored_packages").vendor_key()
 
 
 def test_krita_release_targets_cover_windows_macos_and_linux() -> None:

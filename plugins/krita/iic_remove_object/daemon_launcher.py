@@ -12,14 +12,21 @@ class LaunchFailed(Exception):
     """The configured program could not be started; the message says what to fix."""
 
 
-def launch_daemon(iic_inpaint_path: str) -> subprocess.Popen:
-    """Start `IIC_INPAINT serve` detached from Krita, so it outlives neither nor blocks it."""
+# Windows process-creation flags (not defined by `subprocess` elsewhere): its own process
+# group, so Ctrl+C in Krita's console does not reach it, and no console window.
+_CREATE_NEW_PROCESS_GROUP = 0x00000200
+_CREATE_NO_WINDOW = 0x08000000
+
+
+def launch_daemon(iic_inpaint_path: str) -> subprocess.Popen[bytes]:
+    """Start `IIC_INPAINT serve` detached from Krita: it outlives Krita and never blocks it."""
     program = Path(iic_inpaint_path).expanduser()
     if not program.is_file():
         raise LaunchFailed(
             f"The iic-inpaint program set in the Remove object docker does not exist: {program}. "
             "Set the full path of iic-inpaint there, or start `iic-inpaint serve` yourself."
         )
+    windows = sys.platform == "win32"
     try:
         return subprocess.Popen(
             [str(program), "serve"],
@@ -27,7 +34,8 @@ def launch_daemon(iic_inpaint_path: str) -> subprocess.Popen:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=_daemon_environment(),
-            **_detached(),
+            start_new_session=not windows,
+            creationflags=_CREATE_NEW_PROCESS_GROUP | _CREATE_NO_WINDOW if windows else 0,
         )
     except OSError as error:
         raise LaunchFailed(f"Could not start {program} serve: {error}.") from None
@@ -36,10 +44,3 @@ def launch_daemon(iic_inpaint_path: str) -> subprocess.Popen:
 def _daemon_environment() -> dict[str, str]:
     # Krita's own Python settings must not leak into the daemon's interpreter.
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-
-
-def _detached() -> dict[str, object]:
-    if sys.platform == "win32":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
-        return {"creationflags": flags}
-    return {"start_new_session": True}
