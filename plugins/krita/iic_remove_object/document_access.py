@@ -157,6 +157,8 @@ def store_region(doc: Document, kind: str) -> Rect:
     Regions live as selection masks in a group of their own, not on the user's layers: a
     local selection on a paint layer would confine the user's brushes to it."""
     selection = doc.selection()
+    if selection is None:
+        raise PluginRefusal(f"Select the {kind} region first, then press Set from selection.")
     bounds = _selection_bounds(doc, selection)
     clear_region(doc, kind)
     group = _regions_group(doc)
