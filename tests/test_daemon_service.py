@@ -131,15 +131,28 @@ def test_busy_client_does_not_delay_another_clients_single_job(daemon: DaemonPro
         first_events = single_job.poll()
         assert first_events[0].queue_position <= 2  # type: ignore[union-attr]
         finished: list[str] = []
+        last_job_positions: list[int] = []
         pending = {job.id: job for job in [*busy_jobs, single_job]}
         deadline = time.monotonic() + 120
         while pending and time.monotonic() < deadline:
             for job_id, job in list(pending.items()):
-                if any(isinstance(event, JobResult) for event in job.poll(0.02)):
+                events = job.poll(0.02)
+                if job is busy_jobs[-1]:
+                    last_job_positions += [
+                        event.queue_position
+                        for event in events
+                        if isinstance(event, JobProgress) and event.stage == "queued"
+                    ]
+                if any(isinstance(event, JobResult) for event in events):
                     finished.append(job_id)
                     del pending[job_id]
         assert not pending
         assert finished.index(single_job.id) <= 1, "the single job waited behind the busy client"
+        # The last job hears its place move back once (the other client's job goes ahead of
+        # it), then move up as the jobs ahead of it start.
+        after_peak = last_job_positions[last_job_positions.index(max(last_job_positions)) :]
+        assert after_peak == sorted(after_peak, reverse=True)
+        assert len(set(after_peak)) >= 3 and after_peak[-1] == 1
 
 
 def test_cancel_a_queued_job(client: DaemonClient) -> None:
