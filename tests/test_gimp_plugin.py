@@ -39,7 +39,7 @@ if _SKIP_REASON is not None:
 
 PLUGIN = "iic-remove-object"
 FILL_LAYER = "Object removed"
-CONFIDENCE_LAYER = "Removal confidence"
+CONFIDENCE_LAYER = "Object removed: confidence"
 # Inside the root: the profile keeps one path across runs (pluginrc records paths).
 ROOT_PROFILE, ROOT_WORK, ROOT_INPUTS, ROOT_BATCH = "/gimp", "/w", "/in", "/t"
 GIMP_TIMEOUT_S = 300
@@ -335,12 +335,14 @@ def test_greyscale_images_get_a_greyscale_fill_equal_to_the_cli(
     assert (layer[hole, 1] == 255).all() and not layer[~hole, 1].any()
 
 
-def test_confidence_map_is_a_layer_above_the_fill_equal_to_the_cli(
+def test_confidence_map_is_a_hidden_layer_above_the_fill_equal_to_the_cli(
     with_daemon: GimpRun, cli_result: CliResult
 ) -> None:
     scenario = with_daemon.scenario("u16")
     names = scenario["layer_names"]
     assert names.index(CONFIDENCE_LAYER) == names.index(FILL_LAYER) - 1
+    layers = {layer["name"]: layer for layer in scenario["new_layers"]}
+    assert not layers[CONFIDENCE_LAYER]["visible"] and layers[FILL_LAYER]["visible"]
     confidence = with_daemon.layer("u16", CONFIDENCE_LAYER, np.uint16, 4)
     hole = _rect_mask(OBJECT)
     assert (confidence[hole, 3] == 65535).all() and not confidence[~hole, 3].any()

@@ -98,6 +98,7 @@ def layer_record(layer, dump_path, babl_format):
         stream.write(data)
     return {
         "name": layer.get_name(),
+        "visible": layer.get_visible(),
         "offsets": [x, y],
         "size": [layer.get_width(), layer.get_height()],
         "format": Babl.get_name(layer.get_format()),

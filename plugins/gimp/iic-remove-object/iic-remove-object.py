@@ -29,7 +29,7 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 PROCEDURE_NAME = "plug-in-iic-remove-object"
 FILL_LAYER_NAME = "Object removed"
-CONFIDENCE_LAYER_NAME = "Removal confidence"
+CONFIDENCE_LAYER_NAME = "Object removed: confidence"  # as in the Krita plug-in
 DEFAULT_ITERATIONS = 4
 MAX_ITERATIONS = 16  # iic_client.protocol.MAX_ITERATIONS; not imported so registration needs no zmq
 PROGRESS_START_TEXT = "Remove Object: sending the layer to IIC Inpaint…"
@@ -133,7 +133,7 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     procedure.add_boolean_argument(
         "add-confidence-layer",
         "Add _confidence map as a layer",
-        "Also add a grey layer showing how sure the fill is (white = sure).",
+        "Also add a hidden grey layer showing how sure the fill is (white = sure).",
         False,
         flags,
     )
@@ -332,6 +332,7 @@ def add_result_layers(
             write_clipped_to_selection(
                 confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result["confidence"]
             )
+            confidence.set_visible(False)  # the fill stays in view; the map is one click away
     finally:
         image.undo_group_end()
     return layer
