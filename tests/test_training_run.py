@@ -68,7 +68,10 @@ def test_training_steps_checkpoint_and_resume(data_root: Path, tmp_path: Path) -
     config = _config(data_root, tmp_path / "run")
     first = train(config)
     assert (first.first_step, first.last_step) == (0, 2)
-    assert all(math.isfinite(v) for v in first.last_losses.values())
+    losses = first.last_losses
+    assert all(math.isfinite(v) for v in losses.values())
+    terms = [losses["coarse"], losses["inpainting"], losses["confidence"]]
+    assert len(set(terms)) == 3 and losses["total"] == pytest.approx(sum(terms), rel=1e-5)
     assert first.validation_psnr is not None and math.isfinite(first.validation_psnr)
     assert load_config(tmp_path / "run" / "config.toml") == config
 

@@ -73,26 +73,29 @@ class GeneratorStage:
         def discriminate(image: torch.Tensor) -> torch.Tensor:
             return self.discriminator(image, holes).float()
 
-        zero = images.new_zeros(())
-        totals = {"coarse": zero, "inpainting": zero, "confidence": zero}
+        terms: dict[str, list[torch.Tensor]] = {"coarse": [], "inpainting": [], "confidence": []}
         for p in passes:
             output, confidence = p.image.float(), p.confidence.float()
-            totals["coarse"] += losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images)
-            totals["inpainting"] += inpainting_loss(
-                output, images, p.incomplete, p.hole, discriminate, losses.adversarial_weight
+            terms["coarse"].append(losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images))
+            terms["inpainting"].append(
+                inpainting_loss(
+                    output, images, p.incomplete, p.hole, discriminate, losses.adversarial_weight
+                )
             )
             # Eq. 3 trains the confidence decoder: the image it attends over is held fixed.
-            totals["confidence"] += confidence_loss(
-                output.detach(),
-                images,
-                p.incomplete,
-                p.hole,
-                confidence,
-                discriminate,
-                losses.confidence_lambda,
-                losses.adversarial_weight,
+            terms["confidence"].append(
+                confidence_loss(
+                    output.detach(),
+                    images,
+                    p.incomplete,
+                    p.hole,
+                    confidence,
+                    discriminate,
+                    losses.confidence_lambda,
+                    losses.adversarial_weight,
+                )
             )
-        return totals
+        return {name: torch.stack(values).sum() for name, values in terms.items()}
 
     def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
         images, holes = self.runtime.layout(images), self.runtime.layout(holes)
