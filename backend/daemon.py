@@ -7,6 +7,7 @@ clients that went away. Nothing a client sends can stop it: every failure become
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -39,6 +40,8 @@ WAKE_ENDPOINT = "inproc://iic-worker-events"
 TRANSPORT_SIZE_FACTOR = 2
 # Messages read before relaying the workers' events again, so a flood cannot starve progress.
 MESSAGES_PER_ROUND = 100
+# The loop notices a stop request (a signal) within this many milliseconds.
+STOP_CHECK_MS = 200
 
 
 @dataclass
@@ -92,7 +95,8 @@ class Daemon:
             push.setsockopt(zmq.LINGER, 0)
             push.connect(WAKE_ENDPOINT)
             self._wake_push.socket = push
-        push.send(b"", zmq.NOBLOCK)
+        with contextlib.suppress(zmq.Again):  # the loop has wake-ups pending already
+            push.send(b"", zmq.NOBLOCK)
 
     def serve(self, stop: threading.Event) -> None:
         poller = zmq.Poller()
@@ -101,7 +105,7 @@ class Daemon:
         next_tick = time.monotonic()
         while not stop.is_set():
             timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000))
-            ready = dict(poller.poll(min(timeout_ms, 200)))
+            ready = dict(poller.poll(min(timeout_ms, STOP_CHECK_MS)))
             if self._router in ready:
                 self._receive_all()
             if self._wake in ready:
@@ -170,16 +174,11 @@ class Daemon:
     def _on_hello(self, client: bytes, message_id: str, hello: protocol.Hello) -> None:
         common = set(hello.versions) & set(protocol.SUPPORTED_VERSIONS)
         if not common:
-            self._send(
-                client,
-                protocol.Error(
-                    ErrorCode.UNSUPPORTED_VERSION,
-                    f"The plugin speaks protocol {hello.versions}, this daemon "
-                    f"{list(protocol.SUPPORTED_VERSIONS)}. Install matching releases.",
-                    reply_to=message_id,
-                ),
+            raise protocol.ProtocolError(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"The plugin speaks protocol {hello.versions}, this daemon "
+                f"{list(protocol.SUPPORTED_VERSIONS)}. Install matching releases.",
             )
-            return
         log.info("hello from %s (%s)", client.hex(), hello.client_name or "unnamed client")
         self._send(
             client,
@@ -209,17 +208,11 @@ class Daemon:
         try:
             self._queue.put(client, submit.job, job)
         except QueueFull:
-            self._send(
-                client,
-                protocol.Error(
-                    ErrorCode.BUSY,
-                    f"The daemon already has {self._config.max_queue} removals waiting. "
-                    "Wait for some to finish (or cancel one) and try again.",
-                    submit.job,
-                    message_id,
-                ),
-            )
-            return
+            raise protocol.ProtocolError(
+                ErrorCode.BUSY,
+                f"The daemon already has {self._config.max_queue} removals waiting. "
+                "Wait for some to finish (or cancel one) and try again.",
+            ) from None
         self._jobs[job.key] = job
         self._clients[client].jobs.add(submit.job)
         position = self._queue.positions().get(job.key, 0)
@@ -240,16 +233,10 @@ class Daemon:
     def _on_cancel(self, client: bytes, message_id: str, cancel: protocol.Cancel) -> None:
         job = self._jobs.get((client, cancel.job))
         if job is None:
-            self._send(
-                client,
-                protocol.Error(
-                    ErrorCode.UNKNOWN_JOB,
-                    f"Job {cancel.job} is not queued or running (it may have just finished).",
-                    cancel.job,
-                    message_id,
-                ),
+            raise protocol.ProtocolError(
+                ErrorCode.UNKNOWN_JOB,
+                f"Job {cancel.job} is not queued or running (it may have just finished).",
             )
-            return
         was_waiting = self._queue.remove(client, cancel.job) is not None
         job.cancelled.set()
         self._forget(job)
