@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", type=Path, default=Path("../shared/data"), help="data root")
     parser.add_argument("--short-side", type=int, default=288, help="photo short side, px")
     parser.add_argument("--quality", type=int, default=80, help="JPEG quality")
-    parser.add_argument("--budget-mib", type=float, default=32.0, help="size budget, MiB")
+    parser.add_argument("--budget-mib", type=float, default=34.0, help="size budget, MiB")
     parser.set_defaults(func=run)
 
 

@@ -79,9 +79,9 @@ class UpsamplerStageConfig:
 
     # Side of the high-resolution training crop; the low-resolution input is half of it.
     hr_crop: int = 512
-    # Generator weights that complete the low-resolution input (Algorithm 1, two iterations).
-    # Empty: the low-resolution input is the downscaled ground truth.
-    generator_checkpoint: str = ""
+    # Model file (`iic-inpaint export-weights`) whose generator completes the low-resolution
+    # input (Algorithm 1, training's iteration count). Empty: the downscaled ground truth.
+    generator_weights: str = ""
 
 
 @dataclass(frozen=True)

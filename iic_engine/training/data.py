@@ -256,7 +256,7 @@ def pack_training_data(
     short_side: int = 288,
     jpeg_quality: int = 80,
     mask_long_side: int = 256,
-    budget_mib: float = 32.0,
+    budget_mib: float = 34.0,
     limit: int | None = None,
     mask_limit: int | None = None,
 ) -> PackSummary:

@@ -3,24 +3,26 @@ resolution image to twice its size, with L1 + the adversarial loss of Eq. 2.
 
 The low-resolution input is built the way the inference cascade builds it
 (`iic_engine.guided_upsampling.build_pyramid`): area-averaged pixels, and a low-resolution
-pixel is a hole if any pixel under it is. It is completed by a trained generator run through
-the confidence feedback when the config names one, and is the ground truth otherwise.
+pixel is a hole if any pixel under it is. It is completed by a trained generator (a model file,
+so the stage carries 2 MiB of fp16 weights rather than a training checkpoint) run through the
+confidence feedback when the config names one, and is the ground truth otherwise.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from iic_engine.networks.discriminator import PatchDiscriminator
-from iic_engine.networks.generator import Generator
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
-from iic_engine.training.checkpoint import load_module_state
 from iic_engine.training.config import TrainingConfig
 from iic_engine.training.feedback_training import FeedbackTraining
 from iic_engine.training.losses import discriminator_loss, inpainting_loss
 from iic_engine.training.runtime import Runtime
+from iic_engine.weights import load_weights
 
 
 class UpsamplerStage:
@@ -45,15 +47,12 @@ class UpsamplerStage:
         }
 
     def _low_resolution_completion(self, config: TrainingConfig) -> FeedbackTraining | None:
-        run = config.upsampler_stage.generator_checkpoint
-        if not run:
+        path = config.upsampler_stage.generator_weights
+        if not path:
             return None
-        generator = Generator(config.generator)
-        generator.load_state_dict(load_module_state(run, "generator"))
+        generator = load_weights(Path(path)).generator
         generator.requires_grad_(False)
-        return FeedbackTraining(
-            self.runtime.prepare(generator.eval()), config.loss.feedback_iterations
-        )
+        return FeedbackTraining(self.runtime.prepare(generator), config.loss.feedback_iterations)
 
     @torch.no_grad()
     def _inputs(
