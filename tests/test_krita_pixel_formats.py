@@ -68,8 +68,18 @@ def test_fill_keeps_selected_pixels_scales_soft_ones_and_clears_the_rest(depth: 
     )
 
 
-def test_confidence_layer_is_grey_inside_the_hole_and_transparent_outside() -> None:
-    fmt = pf.pixel_format("RGBA", "U16")
-    layer = pf.confidence_layer_pixels(fmt, bytes([255, 0, 51]), bytes([255, 255, 0]))
-    pixels = np.frombuffer(layer, np.uint16).reshape(3, 4)
-    np.testing.assert_array_equal(pixels, [[65535] * 4, [0, 0, 0, 65535], [0, 0, 0, 0]])
+@pytest.mark.parametrize("depth", ["U8", "U16", "F16", "F32"])
+def test_confidence_layer_is_grey_inside_the_hole_and_transparent_outside(depth: str) -> None:
+    fmt = pf.pixel_format("RGBA", depth)
+    confidence, hole = bytes([255, 0, 51, 200]), bytes([255, 255, 0, 255])
+    layer = np.frombuffer(pf.confidence_layer_pixels(fmt, confidence, hole), NUMPY_DTYPES[depth])
+    full = fmt.opaque_alpha
+    level = np.array([1.0, 0.0, 0.0, 200 / 255]) * full
+    expected = np.stack([level, level, level, np.array([1.0, 1.0, 0.0, 1.0]) * full], -1)
+    np.testing.assert_allclose(layer.reshape(4, 4), expected, rtol=1e-3, atol=0.5)
+
+
+def test_grey_confidence_layer_has_grey_and_alpha() -> None:
+    fmt = pf.pixel_format("GRAYA", "U8")
+    layer = pf.confidence_layer_pixels(fmt, bytes([7, 9]), bytes([255, 0]))
+    assert layer == bytes([7, 255, 0, 0])

@@ -152,17 +152,32 @@ def _scale_alpha(fmt: PixelFormat, layer: bytearray, first_pixel: int, weights: 
 
 def confidence_layer_pixels(fmt: PixelFormat, confidence: bytes, hole: bytes) -> bytes:
     """A grey picture of the engine's confidence (white = sure, black = unsure) inside the hole,
-    transparent outside, in the layer's own format. `confidence` is one byte per pixel, 255 =
-    fully confident, as the daemon sends it."""
+    transparent outside, in the layer's own format.
+
+    `confidence` is one byte per pixel, 255 = fully confident, as the daemon sends it; `hole`
+    is 0 or 255 per pixel (`hole_from_selection`). Every byte of the layer is a function of one
+    input byte, so each is written with bytes.translate and a strided slice, at C speed."""
     assert len(confidence) == len(hole), "confidence and hole differ in size"
-    code = "<" + fmt.struct_code * fmt.channels
-    integer = fmt.color_depth in ("U8", "U16")
-    full = fmt.opaque_alpha
-    alpha = round(full) if integer else full
-    layer = bytearray(len(hole) * fmt.bytes_per_pixel)
-    for i, (sure, in_hole) in enumerate(zip(confidence, hole, strict=True)):
-        if in_hole:
-            grey = sure * full / 255.0
-            samples = [round(grey) if integer else grey] * (fmt.channels - 1)
-            struct.pack_into(code, layer, i * fmt.bytes_per_pixel, *samples, alpha)
+    grey = _inside_hole(confidence, hole)
+    grey_samples = [_sample_bytes(fmt, level * fmt.opaque_alpha / SELECTED) for level in range(256)]
+    opaque = _sample_bytes(fmt, fmt.opaque_alpha)
+    stride, size = fmt.bytes_per_pixel, fmt.bytes_per_sample
+    alpha_offset = (fmt.channels - 1) * size
+    layer = bytearray(len(hole) * stride)
+    for k in range(size):
+        grey_byte_k = grey.translate(bytes(sample[k] for sample in grey_samples))
+        for colour_offset in range(0, alpha_offset, size):
+            layer[colour_offset + k :: stride] = grey_byte_k
+        layer[alpha_offset + k :: stride] = hole.translate(bytes([0] + [opaque[k]] * 255))
     return bytes(layer)
+
+
+def _sample_bytes(fmt: PixelFormat, value: float) -> bytes:
+    integer = fmt.color_depth in ("U8", "U16")
+    return struct.pack("<" + fmt.struct_code, round(value) if integer else value)
+
+
+def _inside_hole(values: bytes, hole: bytes) -> bytes:
+    # Hole bytes are 0 or 255, so a bitwise AND keeps the values inside and zeroes the rest.
+    kept = int.from_bytes(values, "little") & int.from_bytes(hole, "little")
+    return kept.to_bytes(len(values), "little")
