@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from iic_engine.evaluation.metrics import psnr
+from iic_engine.evaluation.report import telea
 from iic_engine.training.checkpoint import ResumePoint, append_log, load_checkpoint, save_checkpoint
 from iic_engine.training.config import TrainingConfig
 from iic_engine.training.data import (
@@ -75,6 +76,17 @@ def validation_psnr(
     return float(np.mean(scores))
 
 
+def telea_validation_psnr(photos: list[torch.Tensor], plan: BatchPlan, crop: int) -> float:
+    """The same score for OpenCV Telea: the floor the model's validation PSNR should clear."""
+    images, holes = assemble_batch(photos, plan, crop)
+    scores = []
+    for image, hole in zip(images.cpu(), holes.cpu(), strict=True):
+        truth = ((image.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+        filled, _ = telea(truth, hole[0].numpy() > 0.5)
+        scores.append(psnr(filled / 255.0, truth / 255.0))
+    return float(np.mean(scores))
+
+
 class _StopRequest:
     """SIGTERM/SIGINT finish the current step and write a checkpoint instead of losing it."""
 
@@ -125,6 +137,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
             )
 
     if runtime.is_main:
+        reference = telea_validation_psnr(resident, validation, stage.crop)
         append_log(
             run.directory,
             {
@@ -133,8 +146,10 @@ def train(config: TrainingConfig) -> TrainingSummary:
                 "device": str(runtime.device),
                 "world_size": runtime.world_size,
                 "photos": len(photos.names),
+                "validation_psnr_telea": reference,
             },
         )
+        print(f"step={step} validation_psnr_telea={reference:.3f} (the floor to beat)", flush=True)
     for plan in loader:
         images, holes = assemble_batch(resident, plan, stage.crop)
         losses = stage.train_step(images, holes)
@@ -161,6 +176,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
             break
     checkpoint()
     if runtime.is_main:
+        reference = telea_validation_psnr(resident, validation, stage.crop)
         append_log(run.directory, {"event": "stop", "step": step, "elapsed_s": round(elapsed(), 1)})
     runtime.barrier()
     stop_runtime(runtime)
