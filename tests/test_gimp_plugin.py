@@ -51,6 +51,7 @@ WIDTH, HEIGHT = 96, 64
 OFFSET = (10, 6)
 OBJECT = (30, 20, 24, 16)
 AVOID = (0, 0, 40, 64)
+USE = (56, 0, 40, 64)
 RGBA_U8, RGBA_U16, GREY_U8 = "R'G'B'A u8", "R'G'B'A u16", "Y'A u8"
 RGBA_FLOAT, RGBA_HALF = "R'G'B'A float", "R'G'B'A half"
 
@@ -81,6 +82,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.fromarray(_test_image()).convert("L").save(folder / "grey.png")
     Image.fromarray(_rect_mask(OBJECT).astype(np.uint8) * 255).save(folder / "object.png")
     Image.fromarray(_rect_mask(AVOID).astype(np.uint8) * 255).save(folder / "avoid.png")
+    Image.fromarray(_rect_mask(USE).astype(np.uint8) * 255).save(folder / "use.png")
     return folder
 
 
@@ -182,6 +184,7 @@ def with_daemon(
         _scenario("half", RGBA_HALF, precision="HALF_LINEAR"),
         _scenario("grey", GREY_U8, image=f"{ROOT_INPUTS}/grey.png"),
         _scenario("avoid", avoid=_in_image(AVOID)),
+        _scenario("use", use=_in_image(USE)),
         _scenario("indexed", mode="indexed"),
         _scenario("soft", feather=8),
     ]
@@ -238,6 +241,11 @@ def cli_result_avoiding(inputs: Path) -> CliResult:
 
 
 @pytest.fixture(scope="session")
+def cli_result_using(inputs: Path) -> CliResult:
+    return _cli_remove(inputs, "image.png", "--use", str(inputs / "use.png"))
+
+
+@pytest.fixture(scope="session")
 def cli_result_grey(inputs: Path) -> CliResult:
     return _cli_remove(inputs, "grey.png")
 
@@ -279,9 +287,9 @@ def test_fill_layer_is_added_directly_above_the_source_at_its_offsets(
     assert fill["format"] == "R'G'B'A u8"
 
 
-@pytest.mark.parametrize("name", ["u8", "u16", "float", "half", "grey", "avoid", "indexed", "soft"])
-def test_source_pixels_stay_byte_identical(with_daemon: GimpRun, name: str) -> None:
-    assert with_daemon.scenario(name)["source_unchanged"]
+def test_source_pixels_stay_byte_identical(with_daemon: GimpRun) -> None:
+    unchanged = {name: record["source_unchanged"] for name, record in with_daemon.report.items()}
+    assert all(unchanged.values()), unchanged
 
 
 def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
@@ -352,14 +360,20 @@ def test_confidence_map_is_a_hidden_layer_above_the_fill_equal_to_the_cli(
         )
 
 
-def test_avoid_channel_is_sent_at_the_layers_offsets_and_honoured(
-    with_daemon: GimpRun, cli_result: CliResult, cli_result_avoiding: CliResult
+@pytest.mark.parametrize("role", ["avoid", "use"])
+def test_avoid_and_use_channels_are_sent_at_the_layers_offsets_and_honoured(
+    with_daemon: GimpRun,
+    cli_result: CliResult,
+    cli_result_avoiding: CliResult,
+    cli_result_using: CliResult,
+    role: str,
 ) -> None:
-    _assert_fill_layer_placed(with_daemon.scenario("avoid"))
-    layer = with_daemon.layer("avoid", FILL_LAYER, np.uint8, 4)
+    expected = {"avoid": cli_result_avoiding, "use": cli_result_using}[role]
+    _assert_fill_layer_placed(with_daemon.scenario(role))
+    layer = with_daemon.layer(role, FILL_LAYER, np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, :3], cli_result_avoiding.image[hole])
-    assert (cli_result_avoiding.image[hole] != cli_result.image[hole]).any(), "avoid did nothing"
+    np.testing.assert_array_equal(layer[hole, :3], expected.image[hole])
+    assert (expected.image[hole] != cli_result.image[hole]).any(), f"{role} changed nothing"
 
 
 def test_a_soft_selection_becomes_the_fill_layers_alpha(with_daemon: GimpRun) -> None:

@@ -3,7 +3,7 @@
 #   gimp-console-3.0 -i --quit -d -f --batch-interpreter python-fu-eval \
 #       -b 'exec(open("/tests/gimp_batch/run_scenarios.py").read())'
 # Env: IIC_GIMP_SCENARIOS, a JSON file {"report": path, "scenarios": [...]}. Each scenario loads
-# an image, prepares it (offsets, mode, precision, selection, avoid channel), calls
+# an image, prepares it (offsets, mode, precision, selection, avoid/use channels), calls
 # plug-in-iic-remove-object through the PDB like a script would, and records what it finds.
 # The new layer's pixels are dumped raw for the test to compare; nothing is judged here.
 # An exception makes gimp-console exit 64.
@@ -43,11 +43,11 @@ def prepare_image(spec):
         )
     if spec.get("precision"):
         image.convert_precision(getattr(Gimp.Precision, spec["precision"]))
-    avoid = None
-    if spec.get("avoid"):
-        image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec["avoid"])
-        avoid = Gimp.Selection.save(image)
-        avoid.set_name("avoid")
+    channels = {}  # procedure argument -> a channel saved from a rectangle selection
+    for role in ("avoid", "use"):
+        if spec.get(role):
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec[role])
+            channels[f"{role}-channel"] = Gimp.Selection.save(image)
     if spec.get("layer_above"):
         above = Gimp.Layer.new(
             image, "Layer above", 8, 8, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
@@ -59,7 +59,7 @@ def prepare_image(spec):
         Gimp.Selection.none(image)
     if spec.get("feather"):
         Gimp.Selection.feather(image, spec["feather"])
-    return image, source, avoid
+    return image, source, channels
 
 
 def dump_selection(image, source, dump_path):
@@ -71,7 +71,7 @@ def dump_selection(image, source, dump_path):
         stream.write(bytes(data))
 
 
-def run_procedure(image, source, avoid, spec):
+def run_procedure(image, source, channels, spec):
     pdb = Gimp.get_pdb()
     procedure = pdb.lookup_procedure(PROCEDURE)
     if procedure is None:
@@ -80,7 +80,8 @@ def run_procedure(image, source, avoid, spec):
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [source])
-    config.set_property("avoid-channel", avoid)
+    for argument, channel in channels.items():
+        config.set_property(argument, channel)
     config.set_property("iterations", spec.get("iterations", 4))
     config.set_property("add-confidence-layer", spec.get("confidence", False))
     values = procedure.run(config)
@@ -108,12 +109,12 @@ def layer_record(layer, dump_path, babl_format):
 
 
 def run_scenario(spec, out_dir):
-    image, source, avoid = prepare_image(spec)
+    image, source, channels = prepare_image(spec)
     layers_before = [layer.get_id() for layer in image.get_layers()]
     source_before = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     if spec.get("feather"):
         dump_selection(image, source, os.path.join(out_dir, f"{spec['name']}-selection.raw"))
-    status, second, last_error = run_procedure(image, source, avoid, spec)
+    status, second, last_error = run_procedure(image, source, channels, spec)
     source_after = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     layers = image.get_layers()
     record = {
