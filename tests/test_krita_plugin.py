@@ -480,7 +480,7 @@ def gui_report(
     assert (work / "report.json").exists(), log[-3000:]
     report = json.loads((work / "report.json").read_text())
     assert returncode == 0 and report["ok"], report.get("error", log[-3000:])
-    return report
+    return {**report, "log": log}
 
 
 def test_action_is_in_the_menu_with_a_shortcut_and_the_docker_exists(gui_report: dict) -> None:
@@ -490,6 +490,8 @@ def test_action_is_in_the_menu_with_a_shortcut_and_the_docker_exists(gui_report:
 
 def test_action_in_the_window_refuses_without_selection(gui_report: dict) -> None:
     assert gui_report["without_selection"].startswith("Nothing is selected")
+    # The floating message on the canvas goes through show_message, which also logs it.
+    assert f"IIC Inpaint: {gui_report['without_selection']}" in gui_report["log"]
 
 
 def test_docker_stores_the_avoid_region_and_keeps_the_users_layer_active(gui_report: dict) -> None:
