@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from iic_client import RemovalRequest
+from iic_client import Job, JobProgress, RemovalRequest
 from iic_client.connection_file import read_connection_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +124,13 @@ def sample_image(seed: int, side: int = 64) -> SampleImage:
 
 def result_image(pixels: bytes, like: np.ndarray) -> np.ndarray:
     return np.frombuffer(pixels, dtype=like.dtype).reshape(like.shape)
+
+
+def wait_until_running(job: Job, timeout_s: float = 60.0) -> None:
+    """Poll `job` until the daemon reports it running (queue position 0)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = job.poll(0.1)
+        if any(isinstance(event, JobProgress) and event.queue_position == 0 for event in events):
+            return
+    raise AssertionError("the job never started")

@@ -18,9 +18,10 @@ from daemon_process import (
     sample_image,
     serve_arguments,
     start_daemon,
+    wait_until_running,
 )
 
-from iic_client import DaemonClient, DaemonNotRunning, DaemonVanished
+from iic_client import ClientError, DaemonClient, DaemonNotRunning, DaemonVanished
 from iic_client.connection_file import read_connection_file
 
 # The client declares the daemon vanished after this many seconds without a heartbeat.
@@ -51,8 +52,7 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
 
         client = DaemonClient.connect(connection_file, timeout_s=CLIENT_TIMEOUT_S)
         job = client.submit(sample_image(1, SLOW_SIDE).request(iterations=16))
-        while not any(event.queue_position == 0 for event in job.poll(0.1)):  # type: ignore[union-attr]
-            pass
+        wait_until_running(job)
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
         killed_at = time.monotonic()
@@ -80,7 +80,13 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
         with DaemonClient.connect(connection_file) as client:
             result = client.submit(sample_image(2).request()).wait(timeout_s=60)
             assert result.width == 64
-        restarted.process.send_signal(signal.SIGTERM)
+            # Stopping the daemon answers the job it was running instead of leaving it hanging.
+            job = client.submit(sample_image(3, SLOW_SIDE).request(iterations=16))
+            wait_until_running(job)
+            restarted.process.send_signal(signal.SIGTERM)
+            with pytest.raises(ClientError) as raised:
+                job.wait(timeout_s=30)
+            assert raised.value.code == "shutting_down"
         assert restarted.process.wait(timeout=30) == 0
         assert not connection_file.exists()
     finally:

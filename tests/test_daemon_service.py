@@ -22,6 +22,7 @@ from daemon_process import (
     result_image,
     sample_image,
     start_daemon,
+    wait_until_running,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,6 @@ from iic_client import (
     ClientError,
     DaemonClient,
     DaemonNotRunning,
-    Job,
     JobProgress,
     JobResult,
     protocol,
@@ -79,14 +79,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, step_s: float = 
             return True
         time.sleep(step_s)
     return condition()
-
-
-def wait_until_running(job: Job, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(event.queue_position == 0 for event in job.poll(0.1)):  # type: ignore[union-attr]
-            return
-    raise AssertionError("the job never started")
 
 
 def assert_filled_only_inside_hole(result: JobResult, seed: int, side: int) -> None:
