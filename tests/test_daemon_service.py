@@ -118,7 +118,12 @@ def test_busy_client_does_not_delay_another_clients_single_job(daemon: DaemonPro
         DaemonClient.connect(daemon.connection_file) as busy,
         DaemonClient.connect(daemon.connection_file) as single,
     ):
-        busy_jobs = [busy.submit(sample_image(10 + i, 128).request()) for i in range(5)]
+        # The first job is slow so that the busy client's later jobs are surely still waiting
+        # when the other client's job arrives, however loaded the machine.
+        sides = [1024, 128, 128, 128, 128]
+        busy_jobs = [
+            busy.submit(sample_image(10 + i, side).request()) for i, side in enumerate(sides)
+        ]
         single_job = single.submit(sample_image(20, 128).request())
         first_events = single_job.poll()
         assert first_events[0].queue_position <= 2  # type: ignore[union-attr]
