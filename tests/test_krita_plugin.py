@@ -335,25 +335,17 @@ def test_source_pixels_stay_byte_identical(with_daemon: KritaRun, name: str) -> 
     assert with_daemon.source(name, "after") == with_daemon.source(name, "before")
 
 
+@pytest.mark.parametrize(("name", "selected"), [("u8", 255), ("soft", 128)])
 def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
-    with_daemon: KritaRun, cli_result: np.ndarray
+    with_daemon: KritaRun, cli_result: np.ndarray, name: str, selected: int
 ) -> None:
-    layer = _rgba_u8(with_daemon, "u8")
+    layer = _rgba_u8(with_daemon, name)
     hole = _rect_mask(OBJECT)
-    # Within rounding: the daemon and the CLI run the same engine on the same pixels.
+    # Within rounding: the daemon and the CLI run the same engine on the same pixels. The
+    # daemon fills every selected pixel, however softly; a soft selection (128) becomes the
+    # layer's alpha, so the fill blends with the source once, on the canvas.
     np.testing.assert_allclose(layer[hole, :3], cli_result[hole, :3], atol=1)
-    assert (layer[hole, 3] == 255).all()
-    assert not layer[~hole].any()
-
-
-def test_a_soft_selection_becomes_the_layers_alpha_over_a_full_fill(
-    with_daemon: KritaRun, cli_result: np.ndarray
-) -> None:
-    layer = _rgba_u8(with_daemon, "soft")
-    hole = _rect_mask(OBJECT)
-    # The daemon fills every selected pixel; the selection's 128 blends it once, on the canvas.
-    np.testing.assert_allclose(layer[hole, :3], cli_result[hole, :3], atol=1)
-    assert (layer[hole, 3] == 128).all()
+    assert (layer[hole, 3] == selected).all()
     assert not layer[~hole].any()
 
 
