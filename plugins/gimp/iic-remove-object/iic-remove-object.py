@@ -5,7 +5,7 @@ The person selects the object and runs the filter; the layer's pixels and the se
 the IIC Inpaint daemon through `iic_client`, and the fill comes back as a new layer "Object
 removed" directly above the source layer, transparent outside the selection, in one undo
 group. The source layer is never written. Scriptable through the PDB as
-`plug-in-iic-remove-object` (see `docs/gimp-plugin.md`).
+`plug-in-iic-remove-object` (see `plugins/gimp/README.md`).
 
 GIMP wrappers only: byte and format logic lives in `pixel_layout.py`, finding or starting
 the daemon in `daemon_connection.py` (both standard library only), and the job itself runs
