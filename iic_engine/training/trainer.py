@@ -136,6 +136,12 @@ def train(config: TrainingConfig) -> TrainingSummary:
                 run.directory, config, stage.modules, stage.optimizers, ResumePoint(step, elapsed())
             )
 
+    def validate() -> float:
+        score = validation_psnr(stage, resident, validation, stage.crop, run.batch_size)
+        append_log(run.directory, {"step": step, "validation_psnr": score})
+        print(f"step={step} validation_psnr={score:.3f}", flush=True)
+        return score
+
     if runtime.is_main:
         reference = telea_validation_psnr(resident, validation, stage.crop)
         append_log(
@@ -165,9 +171,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
                 flush=True,
             )
         if runtime.is_main and step % run.validate_every_steps == 0:
-            val_psnr = validation_psnr(stage, resident, validation, stage.crop, run.batch_size)
-            append_log(run.directory, {"step": step, "validation_psnr": val_psnr})
-            print(f"step={step} validation_psnr={val_psnr:.3f}", flush=True)
+            val_psnr = validate()
         if time.monotonic() - last_checkpoint > run.checkpoint_every_minutes * 60:
             checkpoint()
             last_checkpoint = time.monotonic()
@@ -176,7 +180,9 @@ def train(config: TrainingConfig) -> TrainingSummary:
             break
     checkpoint()
     if runtime.is_main:
-        reference = telea_validation_psnr(resident, validation, stage.crop)
+        if step % run.validate_every_steps and step > resume.step:
+            # Every invocation ends with a score, so each GPU chunk reports where the run is.
+            val_psnr = validate()
         append_log(run.directory, {"event": "stop", "step": step, "elapsed_s": round(elapsed(), 1)})
     runtime.barrier()
     stop_runtime(runtime)
