@@ -11,7 +11,6 @@ import numpy as np
 from iic_cli.image_files import ImageFileError, read_image, read_mask, write_image
 from iic_cli.progress_bar import ProgressBar
 from iic_client import ClientError
-from iic_engine.errors import InpaintingError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from iic_engine.errors import InpaintingError  # imports torch: only when removing
+
     try:
         image = read_image(args.image)
         hole = read_mask(args.mask)
@@ -69,7 +70,9 @@ def _remove(
     if args.daemon:
         from iic_cli.daemon_remove import remove_through_daemon
 
-        return remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
+        result = remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
+        bar.finish()
+        return result
     from iic_engine import Inpainter
 
     inpainter = Inpainter(weights=args.weights, device=args.device)
