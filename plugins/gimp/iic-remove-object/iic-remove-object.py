@@ -132,7 +132,7 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     )
     procedure.add_boolean_argument(
         "add-confidence-layer",
-        "Add _confidence map as a layer",
+        "Add confidence _map as a layer",
         "Also add a hidden grey layer showing how sure the fill is (white = sure).",
         False,
         flags,
