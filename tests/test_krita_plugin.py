@@ -495,6 +495,7 @@ def test_docker_shows_and_clears_the_stored_region(gui_report: dict) -> None:
     assert gui_report["shown_selection"] == list(AVOID)
     assert gui_report["avoid_label_after_clear"] == "not set"
     assert "Remove object regions" not in gui_report["layers_after_clear"]
+    assert gui_report["active_after_clear"] == "Background"
 
 
 def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from krita import DockWidget, Krita
+from collections.abc import Callable
+
+from krita import DockWidget, Document, Krita
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import (
     QCheckBox,
@@ -17,7 +19,15 @@ from PyQt5.QtWidgets import (
 )
 
 from . import plugin_settings
-from .document_access import PluginRefusal, clear_region, region_bounds, show_region, store_region
+from .document_access import (
+    PluginRefusal,
+    clear_region,
+    find_node,
+    node_id,
+    region_bounds,
+    show_region,
+    store_region,
+)
 from .extension import remove_object_in_active_document, shared_controller
 from .floating_message import show_message
 from .plugin_ids import DOCKER_TITLE
@@ -62,19 +72,7 @@ class RegionRow(QWidget):
         )
 
     def _store(self) -> None:
-        doc = Krita.instance().activeDocument()
-        if doc is None:
-            return
-        active = doc.activeNode()
-        try:
-            store_region(doc, self.kind)
-        except PluginRefusal as refusal:
-            show_message(str(refusal))
-        self.refresh()
-        if active is not None:
-            # Krita activates a new node from its event loop, after this slot returns; give
-            # the user's layer back then, so the next Remove object works on it.
-            QTimer.singleShot(0, lambda: doc.setActiveNode(active))
+        self._change_regions(lambda doc: store_region(doc, self.kind))
 
     def _show(self) -> None:
         doc = Krita.instance().activeDocument()
@@ -82,10 +80,30 @@ class RegionRow(QWidget):
             show_message(f"No {self.kind} region is set for this image.")
 
     def _clear(self) -> None:
+        self._change_regions(lambda doc: clear_region(doc, self.kind))
+
+    def _change_regions(self, change: Callable[[Document], None]) -> None:
         doc = Krita.instance().activeDocument()
-        if doc is not None:
-            clear_region(doc, self.kind)
+        if doc is None:
+            return
+        active = doc.activeNode()
+        active_id = node_id(active) if active is not None else None
+        try:
+            change(doc)
+        except PluginRefusal as refusal:
+            show_message(str(refusal))
         self.refresh()
+        if active_id is not None:
+            # Krita activates an added (or a neighbouring, removed) node from its event loop,
+            # after this slot returns; give the user's layer back then, so the next Remove
+            # object works on it.
+            QTimer.singleShot(0, lambda: _activate(doc, active_id))
+
+
+def _activate(doc: Document, wanted_id: str) -> None:
+    node = find_node(doc, wanted_id)
+    if node is not None:  # it may have been the region just cleared
+        doc.setActiveNode(node)
 
 
 class RemoveObjectDocker(DockWidget):

@@ -33,10 +33,6 @@ class Rect:
     width: int
     height: int
 
-    @property
-    def area(self) -> int:
-        return self.width * self.height
-
 
 @dataclass(frozen=True)
 class SourceCrop:
@@ -45,8 +41,8 @@ class SourceCrop:
     node_id: str  # the source layer's uniqueId, to find it again when the result arrives
     rect: Rect
     fmt: PixelFormat
-    pixels: bytes  # rect.area pixels in Krita's channel order
-    selection: bytes  # rect.area bytes, 0..255
+    pixels: bytes  # width × height pixels in Krita's channel order
+    selection: bytes  # width × height bytes, 0..255
     avoid: bytes | None
     use: bytes | None
 
@@ -60,7 +56,7 @@ def read_source(doc: Document, node: Node | None) -> SourceCrop:
     bounds = _selection_bounds(doc, selection)
     rect = _with_context(bounds, doc.width(), doc.height())
     return SourceCrop(
-        node_id=node.uniqueId().toString(),
+        node_id=node_id(node),
         rect=rect,
         fmt=fmt,
         pixels=bytes(node.pixelData(rect.x, rect.y, rect.width, rect.height)),
@@ -93,10 +89,14 @@ def _selection_bytes(selection: Selection, rect: Rect) -> bytes:
     return bytes(selection.pixelData(rect.x, rect.y, rect.width, rect.height))
 
 
-def find_source_node(doc: Document, crop: SourceCrop) -> Node | None:
-    """The source layer again, or None when it was deleted while the daemon worked."""
+def node_id(node: Node) -> str:
+    return node.uniqueId().toString()
+
+
+def find_node(doc: Document, wanted_id: str) -> Node | None:
+    """The node with this `node_id` again, or None when it has been deleted meanwhile."""
     for node in _all_nodes(doc.rootNode()):
-        if node.uniqueId().toString() == crop.node_id:
+        if node_id(node) == wanted_id:
             return node
     return None
 
@@ -151,7 +151,7 @@ def _region_bytes(doc: Document, kind: str, rect: Rect) -> bytes | None:
     return _selection_bytes(mask.selection(), rect)
 
 
-def store_region(doc: Document, kind: str) -> Rect:
+def store_region(doc: Document, kind: str) -> None:
     """Keep the current selection with the document as the avoid or use region.
 
     Regions live as selection masks in a group of their own, not on the user's layers: a
@@ -168,7 +168,6 @@ def store_region(doc: Document, kind: str) -> Rect:
     mask = doc.createSelectionMask(REGION_MASK_NAMES[kind])
     mask.setSelection(_detached_copy(selection, bounds))
     group.addChildNode(mask, None)
-    return bounds
 
 
 def _detached_copy(selection: Selection, bounds: Rect) -> Selection:

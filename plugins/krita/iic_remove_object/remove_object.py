@@ -32,7 +32,7 @@ from .document_access import (
     PluginRefusal,
     SourceCrop,
     add_result_layer,
-    find_source_node,
+    find_node,
     read_source,
 )
 from .pixel_formats import (
@@ -209,7 +209,7 @@ class RemoveObjectController(QObject):
     def _add_layers(self, result: JobResult) -> None:
         doc, crop = self._doc, self._crop
         assert doc is not None and crop is not None
-        source = find_source_node(doc, crop)
+        source = find_node(doc, crop.node_id)
         if source is None:
             self._end(
                 "The layer was deleted while the object was being removed; nothing was added."

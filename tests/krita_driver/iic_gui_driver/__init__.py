@@ -141,6 +141,10 @@ class GuiDriver(Extension):
         self._click("Clear")
         self.report["avoid_label_after_clear"] = self.docker.regions[0].state.text()
         self.report["layers_after_clear"] = _names(self.doc)
+        self._later(self._cleared)
+
+    def _cleared(self):
+        self.report["active_after_clear"] = self.doc.activeNode().name()
         self.report["ok"] = True
         _write(self.report)
         self._close()
