@@ -196,7 +196,11 @@ def without_daemon(
     gimp_profile: Path, inputs: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> GimpRun:
     work = tmp_path_factory.mktemp("gimp-without-daemon")
-    scenarios = [_scenario("no_daemon"), _scenario("no_selection", selection=None)]
+    scenarios = [
+        _scenario("no_daemon"),
+        _scenario("no_selection", selection=None),
+        _scenario("indexed_unselected", mode="indexed", selection=None),
+    ]
     return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir=None)
 
 
@@ -398,9 +402,15 @@ def _assert_failed_and_nothing_added(scenario: dict, *phrases: str) -> None:
     assert scenario["source_unchanged"]
 
 
-def test_indexed_images_are_refused_with_what_to_do(with_daemon: GimpRun) -> None:
+def test_indexed_images_are_refused_with_what_to_do(
+    with_daemon: GimpRun, without_daemon: GimpRun
+) -> None:
     _assert_failed_and_nothing_added(
         with_daemon.scenario("indexed"), "indexed", "Image ▸ Mode ▸ RGB"
+    )
+    # before asking for a selection that would then be refused anyway
+    _assert_failed_and_nothing_added(
+        without_daemon.scenario("indexed_unselected"), "indexed", "Image ▸ Mode ▸ RGB"
     )
 
 

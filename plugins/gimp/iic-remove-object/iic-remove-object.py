@@ -198,6 +198,7 @@ def remove_object(
     layout = pixel_layout.layout_for(
         image.get_base_type().value_nick, image.get_precision().value_nick, source.has_alpha()
     )
+    require_selection(image)
     region = LayerRegion.of(source)
     hole = read_mask(image.get_selection(), region)
     pixel_layout.check_hole(hole, source.get_name())
@@ -231,12 +232,15 @@ def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Laye
         raise RemovalRefused(
             "The image has a floating selection. Anchor it or make it a new layer first."
         )
+    return drawable
+
+
+def require_selection(image: Gimp.Image) -> None:
     if Gimp.Selection.is_empty(image):
         raise RemovalRefused(
             "Nothing is selected. Select the object to remove (for example with the Free "
             "Select tool, a little wider than the object), then run Remove Object again."
         )
-    return drawable
 
 
 def read_optional_mask(
