@@ -476,7 +476,7 @@ def gui_report(
 
 
 def test_action_is_in_the_menu_with_a_shortcut_and_the_docker_exists(gui_report: dict) -> None:
-    assert gui_report["action"] == {"text": "Remove object", "shortcut": "Ctrl+Alt+R"}
+    assert gui_report["action"] == {"text": "Remove object", "shortcut": "Ctrl+Alt+Shift+R"}
     assert "Remove object" in gui_report["dockers"]
 
 
