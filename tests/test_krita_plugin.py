@@ -225,6 +225,7 @@ def with_daemon(
         _scenario("avoid", open_png="/in/image.png", regions={"avoid": list(AVOID)}),
         _scenario("use", open_png="/in/image.png", regions={"use": list(USE)}),
         _scenario("soft", open_png="/in/image.png", selection_value=128),
+        _scenario("closed", open_png="/in/image.png", close_when_submitted=True),
         # Last: the daemon may still finish the cancelled job's current stage.
         {**_vanish_sized("cancel"), "cancel_when_submitted": True},
     ]
@@ -320,6 +321,15 @@ def test_cancel_stops_the_job_and_adds_nothing(with_daemon: KritaRun) -> None:
     assert scenario["requests"] and scenario["message"].startswith("Cancelled")
     assert not any(n.startswith(RESULT_LAYER) for n in _layer_names(scenario))
     assert with_daemon.source("cancel", "after") == with_daemon.source("cancel", "before")
+
+
+def test_an_image_closed_while_the_daemon_works_gets_nothing_and_a_message(
+    with_daemon: KritaRun,
+) -> None:
+    scenario = with_daemon.scenario("closed")
+    assert scenario["requests"], "the job never reached the daemon"
+    assert scenario["message"].startswith("The image was closed")
+    assert not scenario["busy_after"] and scenario["open_documents"] == 0
 
 
 def test_result_layer_is_added_directly_above_the_source(with_daemon: KritaRun) -> None:

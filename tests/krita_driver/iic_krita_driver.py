@@ -133,10 +133,20 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         spy.on_submitted = flag.touch
     if scenario.get("cancel_when_submitted"):
         spy.on_submitted = lambda: QTimer.singleShot(CANCEL_DELAY_MS, controller.cancel)
+    if scenario.get("close_when_submitted"):
+        spy.on_submitted = lambda: (doc.setModified(False), doc.close())
     plugin_settings.set_iic_inpaint_path(scenario.get("iic_inpaint_path", ""))
     progress = []
     controller.progress_changed.connect(lambda text, fraction: progress.append([text, fraction]))
     run_controller(controller, doc, source, scenario.get("want_confidence", False))
+    spy.on_submitted = None
+    if scenario.get("close_when_submitted"):
+        return {
+            "message": controller.last_message,
+            "busy_after": controller.busy,
+            "requests": [describe(r) for r in spy.requests],
+            "open_documents": len(Krita.instance().documents()),
+        }
     prefix = out_dir / scenario["name"]
     (prefix.with_suffix(".source_before")).write_bytes(before)
     (prefix.with_suffix(".source_after")).write_bytes(layer_bytes(doc, source))
@@ -167,7 +177,6 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         sent = getattr(spy.requests[0], kind) if spy.requests else None
         if sent is not None:
             prefix.with_suffix(f".{kind}_sent").write_bytes(sent)
-    spy.on_submitted = None
     doc.setModified(False)
     doc.close()
     return report

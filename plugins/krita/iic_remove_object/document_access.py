@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from krita import Document, Node, Selection
+from krita import Document, Krita, Node, Selection
 from PyQt5.QtCore import QByteArray
 
 from .pixel_formats import PixelFormat, pixel_format
@@ -87,6 +87,11 @@ def _with_context(bounds: Rect, doc_width: int, doc_height: int) -> Rect:
 
 def _selection_bytes(selection: Selection, rect: Rect) -> bytes:
     return bytes(selection.pixelData(rect.x, rect.y, rect.width, rect.height))
+
+
+def document_is_open(doc: Document) -> bool:
+    """False once the user closed `doc` (its wrapper outlives the image)."""
+    return any(open_doc == doc for open_doc in Krita.instance().documents())
 
 
 def node_id(node: Node) -> str:

@@ -32,6 +32,7 @@ from .document_access import (
     PluginRefusal,
     SourceCrop,
     add_result_layer,
+    document_is_open,
     find_node,
     read_source,
 )
@@ -209,6 +210,9 @@ class RemoveObjectController(QObject):
     def _add_layers(self, result: JobResult) -> None:
         doc, crop = self._doc, self._crop
         assert doc is not None and crop is not None
+        if not document_is_open(doc):
+            self._end("The image was closed while the object was being removed; nothing was added.")
+            return
         source = find_node(doc, crop.node_id)
         if source is None:
             self._end(
