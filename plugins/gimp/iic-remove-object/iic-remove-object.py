@@ -142,6 +142,15 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     )
 
 
+# Every failure a person can act on; each carries the message to show.
+EXPECTED_FAILURES = (
+    RemovalRefused,
+    pixel_layout.LayoutError,
+    daemon_connection.DaemonUnavailable,
+    removal_worker.RemovalFailed,
+)
+
+
 def run_remove_object(
     procedure: Gimp.Procedure,
     run_mode: Gimp.RunMode,
@@ -150,16 +159,15 @@ def run_remove_object(
     config: Gimp.ProcedureConfig,
     run_data: Any,
 ) -> Gimp.ValueArray:
-    if run_mode == Gimp.RunMode.INTERACTIVE and not ask_options(procedure, config):
-        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
     try:
-        layer = remove_object(image, drawables, RemovalOptions.from_config(config))
-    except (
-        RemovalRefused,
-        pixel_layout.LayoutError,
-        daemon_connection.DaemonUnavailable,
-        removal_worker.RemovalFailed,
-    ) as error:
+        # checked before the dialog, so nobody fills it in only to be refused
+        source = source_layer(image, drawables)
+        layout = source_layout(image, source)
+        require_selection(image)
+        if run_mode == Gimp.RunMode.INTERACTIVE and not ask_options(procedure, config):
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+        layer = remove_object(image, source, layout, RemovalOptions.from_config(config))
+    except EXPECTED_FAILURES as error:
         return failure(procedure, str(error))
     if run_mode == Gimp.RunMode.INTERACTIVE:
         Gimp.displays_flush()
@@ -192,13 +200,11 @@ def success(procedure: Gimp.Procedure, layer: Gimp.Layer) -> Gimp.ValueArray:
 
 
 def remove_object(
-    image: Gimp.Image, drawables: list[Gimp.Drawable], options: RemovalOptions
+    image: Gimp.Image,
+    source: Gimp.Layer,
+    layout: pixel_layout.PixelLayout,
+    options: RemovalOptions,
 ) -> Gimp.Layer:
-    source = source_layer(image, drawables)
-    layout = pixel_layout.layout_for(
-        image.get_base_type().value_nick, image.get_precision().value_nick, source.has_alpha()
-    )
-    require_selection(image)
     region = LayerRegion.of(source)
     hole = read_mask(image.get_selection(), region)
     pixel_layout.check_hole(hole, source.get_name())
@@ -233,6 +239,12 @@ def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Laye
             "The image has a floating selection. Anchor it or make it a new layer first."
         )
     return drawable
+
+
+def source_layout(image: Gimp.Image, source: Gimp.Layer) -> pixel_layout.PixelLayout:
+    return pixel_layout.layout_for(
+        image.get_base_type().value_nick, image.get_precision().value_nick, source.has_alpha()
+    )
 
 
 def require_selection(image: Gimp.Image) -> None:
