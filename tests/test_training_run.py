@@ -4,6 +4,7 @@ on (seed, step)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from iic_engine.training.config import (
 from iic_engine.training.data import (
     BatchPlanner,
     TrainingPhotos,
+    assemble_batch,
     pack_training_data,
     photo_names,
 )
@@ -130,3 +132,30 @@ def test_upsampler_stage_trains_and_checkpoints(data_root: Path, tmp_path: Path)
     assert summary.last_step == 1
     assert all(math.isfinite(v) for v in summary.last_losses.values())
     assert set(load_module_state(tmp_path / "upsampler", "upsampler")) >= {"softmax_scale"}
+
+
+def test_salient_object_stays_out_of_the_hole_after_crop_scale_and_flip(data_root: Path) -> None:
+    image = np.zeros((120, 150, 3), dtype=np.uint8)
+    salient = np.zeros((120, 150), dtype=bool)
+    salient[:, :50] = True  # the subject fills the left third
+    photos = TrainingPhotos(("a", "b", "c"), (image,) * 3, (None, salient, salient), 1)
+    holes = dataclasses.replace(_config(data_root, Path()).holes, salient_subtraction_share=1.0)
+    data = DataConfig(crop=64, scale_range=(0.5, 1.0), saliency_batch_share=1.0)
+    planner = BatchPlanner(
+        photos, HoleSampler(holes, ObjectMaskPool.load(data_root / "masks")), data, 4, 0
+    )
+    resident = [torch.from_numpy(salient[None].astype(np.uint8) * 255)] * 3
+    flips = set()
+    for step in range(4):
+        plan = planner.plan(step)
+        subject, hole = assemble_batch(resident, plan, crop=64)
+        flips |= set(plan.boxes[:, 3].tolist())
+        inside_subject = subject[:, :1] > 0.5  # well inside the resampled subject
+        assert not (inside_subject & (hole > 0.5)).any()
+    assert flips == {0, 1}
+
+
+def test_packing_stops_at_the_budget(tmp_path: Path) -> None:
+    summary = pack_training_data(SHARED_DATA, tmp_path, limit=30, mask_limit=5, budget_mib=0.3)
+    assert summary.bytes <= 0.3 * 2**20
+    assert 0 < summary.photos < 30 and summary.photos + summary.photos_left_out == 30
