@@ -126,8 +126,15 @@ class GimpRun:
 
 
 def run_gimp(
-    profile: Path, inputs: Path, scenarios: list[dict], work: Path, connection_dir: Path | None
+    profile: Path,
+    inputs: Path,
+    scenarios: list[dict],
+    work: Path,
+    connection_dir: Path | None,
+    dialog_keys: tuple[str, ...] = (),
 ) -> GimpRun:
+    """Run the scenarios in gimp-console, or, given `dialog_keys`, in GIMP's GUI under Xvfb
+    with each Remove Object dialog answered by Alt+key in turn."""
     (work / "out").mkdir()
     plan = {
         "report": f"{ROOT_WORK}/report.json",
@@ -144,9 +151,12 @@ def run_gimp(
     if connection_dir is not None:
         binds[connection_dir] = ROOT_CONNECTION_DIR
     env = {"GIMP3_DIRECTORY": ROOT_PROFILE, "IIC_GIMP_SCENARIOS": f"{ROOT_WORK}/scenarios.json"}
-    command = ["gimp-console-3.0", "-i", "--quit", "-d", "-f"]
-    command += ["--batch-interpreter", "python-fu-eval"]
-    command += ["-b", f'exec(open("{ROOT_BATCH}/run_scenarios.py").read())']
+    if dialog_keys:
+        command = ["bash", f"{ROOT_BATCH}/run_in_gui.sh", *dialog_keys]
+    else:
+        command = ["gimp-console-3.0", "-i", "--quit", "-d", "-f"]
+        command += ["--batch-interpreter", "python-fu-eval"]
+        command += ["-b", f'exec(open("{ROOT_BATCH}/run_scenarios.py").read())']
     completed = in_editors(binds, env, command, work / "gimp.log", GIMP_TIMEOUT_S)
     log = (work / "gimp.log").read_text(errors="replace")
     assert completed.returncode == 0, log[-4000:]
@@ -189,6 +199,23 @@ def with_daemon(
         _scenario("soft", feather=8),
     ]
     return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir)
+
+
+@pytest.fixture(scope="session")
+def in_the_gui(
+    gimp_profile: Path,
+    inputs: Path,
+    daemon: DaemonProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> GimpRun:
+    """Menu-like runs: the dialog shows, and is answered with OK, then with Cancel."""
+    work = tmp_path_factory.mktemp("gimp-gui")
+    connection_dir = root_connection_dir(daemon.connection_file, work / "connection")
+    scenarios = [
+        _scenario("dialog_ok", run_mode="INTERACTIVE"),
+        _scenario("dialog_cancel", run_mode="INTERACTIVE"),
+    ]
+    return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir, dialog_keys=("o", "c"))
 
 
 @pytest.fixture(scope="session")
@@ -387,6 +414,18 @@ def test_a_soft_selection_becomes_the_fill_layers_alpha(with_daemon: GimpRun) ->
     assert ((selection > 0) & (selection < 255)).any(), "the feathered selection is not soft"
     alpha = with_daemon.layer("soft", FILL_LAYER, np.uint8, 4)[..., 3].astype(int)
     assert np.abs(alpha - selection).max() <= 1
+
+
+def test_the_dialogs_ok_runs_the_removal_and_cancel_changes_nothing(
+    in_the_gui: GimpRun, cli_result: CliResult
+) -> None:
+    _assert_fill_layer_placed(in_the_gui.scenario("dialog_ok"))
+    layer = in_the_gui.layer("dialog_ok", FILL_LAYER, np.uint8, 4)
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result.image[hole])
+    cancelled = in_the_gui.scenario("dialog_cancel")
+    assert cancelled["status"] == "cancel", cancelled
+    assert not cancelled["new_layers"] and cancelled["source_unchanged"]
 
 
 # ---- refusals ---------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def run_procedure(image, source, channels, spec):
     if procedure is None:
         raise RuntimeError(f"{PROCEDURE} is not registered: the plug-in was not installed")
     config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    # INTERACTIVE shows the plug-in's dialog (answered by press_dialog_buttons.py)
+    config.set_property("run-mode", getattr(Gimp.RunMode, spec.get("run_mode", "NONINTERACTIVE")))
     config.set_property("image", image)
     config.set_core_object_array("drawables", [source])
     for argument, channel in channels.items():

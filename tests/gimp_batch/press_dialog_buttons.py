@@ -1,0 +1,145 @@
+"""Answer GIMP dialogs under Xvfb by their buttons' mnemonics, for tests/test_gimp_plugin.py.
+
+    python3 press_dialog_buttons.py TITLE TIMEOUT_S KEY [KEY ...]
+
+For each KEY (e.g. "o" for _OK, "c" for _Cancel) waits for a top-level window named TITLE,
+focuses it and sends Alt+KEY, then waits for the window to go. Needs only libX11 (ctypes): the
+root has no xdotool or XTest. GTK only takes these synthetic events when GIMP runs with
+GDK_CORE_DEVICE_EVENTS=1 (core X events instead of XInput2). Exits 1 on a timeout.
+"""
+
+import ctypes
+import sys
+import time
+
+Window = ctypes.c_ulong
+KEY_PRESS, KEY_RELEASE = 2, 3
+KEY_PRESS_MASK, KEY_RELEASE_MASK = 1, 2
+MOD1_MASK = 8  # Alt
+REVERT_TO_PARENT = 2
+POLL_S = 0.2
+SETTLE_S = 1.0  # let GTK finish mapping the dialog before it gets keys
+
+
+class XKeyEvent(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("serial", ctypes.c_ulong),
+        ("send_event", ctypes.c_int),
+        ("display", ctypes.c_void_p),
+        ("window", Window),
+        ("root", Window),
+        ("subwindow", Window),
+        ("time", ctypes.c_ulong),
+        ("x", ctypes.c_int),
+        ("y", ctypes.c_int),
+        ("x_root", ctypes.c_int),
+        ("y_root", ctypes.c_int),
+        ("state", ctypes.c_uint),
+        ("keycode", ctypes.c_uint),
+        ("same_screen", ctypes.c_int),
+    ]
+
+
+class XEvent(ctypes.Union):
+    _fields_ = [("xkey", XKeyEvent), ("pad", ctypes.c_long * 24)]
+
+
+def load_xlib():
+    xlib = ctypes.cdll.LoadLibrary("libX11.so.6")
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XDefaultRootWindow.restype = Window
+    xlib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    xlib.XQueryTree.argtypes = [
+        ctypes.c_void_p,
+        Window,
+        ctypes.POINTER(Window),
+        ctypes.POINTER(Window),
+        ctypes.POINTER(ctypes.POINTER(Window)),
+        ctypes.POINTER(ctypes.c_uint),
+    ]
+    xlib.XFetchName.argtypes = [ctypes.c_void_p, Window, ctypes.POINTER(ctypes.c_char_p)]
+    xlib.XSetInputFocus.argtypes = [ctypes.c_void_p, Window, ctypes.c_int, ctypes.c_ulong]
+    xlib.XStringToKeysym.restype = ctypes.c_ulong
+    xlib.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    xlib.XKeysymToKeycode.restype = ctypes.c_ubyte
+    xlib.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    xlib.XSendEvent.argtypes = [
+        ctypes.c_void_p,
+        Window,
+        ctypes.c_int,
+        ctypes.c_long,
+        ctypes.POINTER(XEvent),
+    ]
+    xlib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return xlib
+
+
+def find_window(xlib, display, title):
+    root, parent = Window(), Window()
+    children, count = ctypes.POINTER(Window)(), ctypes.c_uint()
+    xlib.XQueryTree(
+        display,
+        xlib.XDefaultRootWindow(display),
+        ctypes.byref(root),
+        ctypes.byref(parent),
+        ctypes.byref(children),
+        ctypes.byref(count),
+    )
+    for index in range(count.value):
+        name = ctypes.c_char_p()
+        found = xlib.XFetchName(display, children[index], ctypes.byref(name))
+        if found and name.value == title.encode():
+            return children[index]
+    return None
+
+
+def wait_for(predicate, deadline, what):
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"press_dialog_buttons: timed out waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def press_alt(xlib, display, window, key):
+    xlib.XSetInputFocus(display, window, REVERT_TO_PARENT, 0)
+    xlib.XSync(display, 0)
+    keycode = xlib.XKeysymToKeycode(display, xlib.XStringToKeysym(key.encode()))
+    root = xlib.XDefaultRootWindow(display)
+    for kind, mask in ((KEY_PRESS, KEY_PRESS_MASK), (KEY_RELEASE, KEY_RELEASE_MASK)):
+        event = XEvent()
+        event.xkey = XKeyEvent(
+            type=kind,
+            send_event=1,
+            display=display,
+            window=window,
+            root=root,
+            x=1,
+            y=1,
+            x_root=1,
+            y_root=1,
+            state=MOD1_MASK,
+            keycode=keycode,
+            same_screen=1,
+        )
+        xlib.XSendEvent(display, window, 1, mask, ctypes.byref(event))
+        xlib.XSync(display, 0)
+
+
+def main():
+    title, timeout_s, keys = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    xlib = load_xlib()
+    display = xlib.XOpenDisplay(None)
+    if not display:
+        sys.exit("press_dialog_buttons: cannot open the display")
+    deadline = time.monotonic() + timeout_s
+    for key in keys:
+        wait_for(lambda: find_window(xlib, display, title), deadline, f"the {title!r} dialog")
+        time.sleep(SETTLE_S)
+        press_alt(xlib, display, find_window(xlib, display, title), key)
+        print(f"pressed Alt+{key} in {title!r}", flush=True)
+        wait_for(lambda: not find_window(xlib, display, title), deadline, "the dialog to close")
+
+
+main()
