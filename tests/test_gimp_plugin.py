@@ -178,6 +178,10 @@ def _scenario(name: str, dump_format: str = RGBA_U8, **fields: object) -> dict:
     }
 
 
+def _connection_dir(daemon: DaemonProcess, work: Path) -> Path:
+    return root_connection_dir(daemon.connection_file, work / "connection")
+
+
 @pytest.fixture(scope="session")
 def with_daemon(
     gimp_profile: Path,
@@ -185,8 +189,6 @@ def with_daemon(
     daemon: DaemonProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> GimpRun:
-    work = tmp_path_factory.mktemp("gimp-with-daemon")
-    connection_dir = root_connection_dir(daemon.connection_file, work / "connection")
     scenarios = [
         _scenario("u8", layer_above=True),
         _scenario("u16", RGBA_U16, precision="U16_NON_LINEAR", confidence=True),
@@ -198,7 +200,8 @@ def with_daemon(
         _scenario("indexed", mode="indexed"),
         _scenario("soft", feather=8),
     ]
-    return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir)
+    work = tmp_path_factory.mktemp("gimp-with-daemon")
+    return run_gimp(gimp_profile, inputs, scenarios, work, _connection_dir(daemon, work))
 
 
 @pytest.fixture(scope="session")
@@ -209,13 +212,13 @@ def in_the_gui(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> GimpRun:
     """Menu-like runs: the dialog shows, and is answered with OK, then with Cancel."""
-    work = tmp_path_factory.mktemp("gimp-gui")
-    connection_dir = root_connection_dir(daemon.connection_file, work / "connection")
     scenarios = [
         _scenario("dialog_ok", run_mode="INTERACTIVE"),
         _scenario("dialog_cancel", run_mode="INTERACTIVE"),
     ]
-    return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir, dialog_keys=("o", "c"))
+    work = tmp_path_factory.mktemp("gimp-gui")
+    connection = _connection_dir(daemon, work)
+    return run_gimp(gimp_profile, inputs, scenarios, work, connection, dialog_keys=("o", "c"))
 
 
 @pytest.fixture(scope="session")

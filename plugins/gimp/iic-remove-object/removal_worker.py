@@ -13,6 +13,7 @@ parent → helper: one map of `RemovalRequest` fields; helper → parent: maps w
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import subprocess
 import sys
@@ -97,36 +98,16 @@ def _relay_until_done(
     while not parent_gone.is_set():
         for event in job.poll(POLL_INTERVAL_S):
             is_result = isinstance(event, result_type)
+            # JobResult and JobProgress are dataclasses of msgpack-able fields
+            frame = {"kind": "result" if is_result else "progress", **dataclasses.asdict(event)}
             try:
-                write_frame(events, _result_map(event) if is_result else _progress_map(event))
+                write_frame(events, frame)
             except BrokenPipeError:  # the plug-in is gone
                 job.cancel()
                 return
             if is_result:
                 return
     job.cancel()
-
-
-def _result_map(result: Any) -> dict[str, Any]:
-    return {
-        "kind": "result",
-        "pixels": result.pixels,
-        "confidence": result.confidence,
-        "width": result.width,
-        "height": result.height,
-        "channels": result.channels,
-        "dtype": result.dtype,
-    }
-
-
-def _progress_map(progress: Any) -> dict[str, Any]:
-    return {
-        "kind": "progress",
-        "stage": progress.stage,
-        "fraction": progress.fraction,
-        "message": progress.message,
-        "queue_position": progress.queue_position,
-    }
 
 
 def _wait_for_eof(stream: IO[bytes], parent_gone: threading.Event) -> None:
