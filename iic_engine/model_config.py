@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+ConfigT = TypeVar("ConfigT")
+
+
+def architecture_to_dict(config: Any) -> dict[str, object]:
+    return asdict(config)
+
+
+def architecture_from_dict(config_type: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+    """JSON gives lists where the dataclasses hold tuples."""
+    return config_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -20,13 +32,6 @@ class GeneratorConfig:
     fine_bottleneck_dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4)
     confidence_channels: int = 48
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> GeneratorConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class UpsamplerConfig:
@@ -42,13 +47,6 @@ class UpsamplerConfig:
     cell: int = 4
     top_k: int = 16
     initial_softmax_scale: float = 10.0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> UpsamplerConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

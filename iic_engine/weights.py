@@ -16,7 +16,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from iic_engine.errors import WeightsError
-from iic_engine.model_config import GeneratorConfig, UpsamplerConfig
+from iic_engine.model_config import (
+    GeneratorConfig,
+    UpsamplerConfig,
+    architecture_from_dict,
+    architecture_to_dict,
+)
 from iic_engine.networks.generator import Generator
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
 
@@ -74,8 +79,8 @@ def save_weights(
         "format": WEIGHTS_FORMAT,
         "format_version": FORMAT_VERSION,
         "model_version": model_version,
-        "generator_config": json.dumps(generator.config.to_dict()),
-        "upsampler_config": json.dumps(upsampler.config.to_dict()),
+        "generator_config": json.dumps(architecture_to_dict(generator.config)),
+        "upsampler_config": json.dumps(architecture_to_dict(upsampler.config)),
         "checksum": tensors_checksum(tensors),
         "notes": notes,
     }
@@ -137,8 +142,12 @@ def _read_metadata(path: Path) -> WeightsMetadata:
     try:
         return WeightsMetadata(
             model_version=raw["model_version"],
-            generator_config=GeneratorConfig.from_dict(json.loads(raw["generator_config"])),
-            upsampler_config=UpsamplerConfig.from_dict(json.loads(raw["upsampler_config"])),
+            generator_config=architecture_from_dict(
+                GeneratorConfig, json.loads(raw["generator_config"])
+            ),
+            upsampler_config=architecture_from_dict(
+                UpsamplerConfig, json.loads(raw["upsampler_config"])
+            ),
             checksum=raw["checksum"],
             notes=raw.get("notes", ""),
         )
