@@ -61,6 +61,10 @@ class LossConfig:
 
     confidence_lambda: float = 0.1
     adversarial_weight: float = 1.0
+    # Weight of the adversarial part of L inside Eq. 3 (1 in the paper). That part always
+    # favours low confidence while D tells fakes apart; if `hole_confidence` in the log stays
+    # near 0 long into a run, lowering this lets λ and the L1 part decide.
+    confidence_adversarial_weight: float = 1.0
     coarse_l1_weight: float = 1.0
     # Training runs the confidence feedback this many times (§3.2: "When training, we iterate twice").
     feedback_iterations: int = 2

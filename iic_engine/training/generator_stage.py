@@ -92,7 +92,7 @@ class GeneratorStage:
                     confidence,
                     discriminate,
                     losses.confidence_lambda,
-                    losses.adversarial_weight,
+                    losses.confidence_adversarial_weight,
                 )
             )
         return {name: torch.stack(values).sum() for name, values in terms.items()}
