@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from daemon_process import DaemonProcess, start_daemon
+from editor_test_images import rect_mask, structured_rgb
 from editors_root import (
     REPO,
     ROOT_CONNECTION_DIR,
@@ -62,17 +63,11 @@ def _in_image(rect: tuple[int, int, int, int]) -> list[int]:
 
 
 def _rect_mask(rect: tuple[int, int, int, int]) -> np.ndarray:
-    x, y, w, h = rect
-    mask = np.zeros((HEIGHT, WIDTH), bool)
-    mask[y : y + h, x : x + w] = True
-    return mask
+    return rect_mask(rect, HEIGHT, WIDTH)
 
 
 def _test_image() -> np.ndarray:
-    """RGB uint8 with structure everywhere, so a fill that copies the wrong place shows."""
-    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
-    rgb = [(x * 7 + y * 3) % 256, (y * 11) % 256, ((x // 8 + y // 8) % 2) * 200 + 30]
-    return np.stack(rgb, -1).astype(np.uint8)
+    return structured_rgb(HEIGHT, WIDTH)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from daemon_process import DaemonProcess, daemon_environment, start_daemon
+from editor_test_images import rect_mask, structured_rgb
 from editors_root import (
     IN_EDITORS,
     REPO,
@@ -64,17 +65,12 @@ if _SKIP_REASON is not None:
 
 
 def _rect_mask(rect: tuple[int, int, int, int]) -> np.ndarray:
-    x, y, w, h = rect
-    mask = np.zeros((HEIGHT, WIDTH), bool)
-    mask[y : y + h, x : x + w] = True
-    return mask
+    return rect_mask(rect, HEIGHT, WIDTH)
 
 
 def _test_image() -> np.ndarray:
-    """RGBA uint8 with structure everywhere, so a fill that copies the wrong place shows."""
-    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
-    rgb = [(x * 7 + y * 3) % 256, (y * 11) % 256, ((x // 8 + y // 8) % 2) * 200 + 30]
-    return np.stack([*rgb, np.full_like(x, 255)], -1).astype(np.uint8)
+    rgb = structured_rgb(HEIGHT, WIDTH)
+    return np.concatenate([rgb, np.full((HEIGHT, WIDTH, 1), 255, np.uint8)], axis=2)
 
 
 def start_in_editors(
