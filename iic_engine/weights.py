@@ -89,6 +89,7 @@ def save_weights(
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would make a shipped file unreadable to others
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -28,7 +28,7 @@ class ConfidenceDecoder(nn.Module):
         self.to_logit = nn.Conv2d(channels // 2, 1, kernel_size=1)
 
     def forward(self, features: list[torch.Tensor], output_size: tuple[int, int]) -> torch.Tensor:
-        bottleneck_size = features[-1].shape[-2:]
+        bottleneck_size = (features[-1].shape[-2], features[-1].shape[-1])
         pooled = [F.adaptive_avg_pool2d(f, bottleneck_size) for f in features]
         x = self.context(self.fuse(torch.cat(pooled, dim=1)))
         x = self.refine(upsample2x(x))
