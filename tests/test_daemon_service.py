@@ -359,7 +359,9 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
     secret = read_connection_file(daemon.connection_file).secret_bytes
     sample = sample_image(90, SLOW_SIDE)
     finished_before = client.status()["finished"]
-    for job_id in ("silent-1", "silent-2"):
+    # Four jobs, so some are still waiting when the timeout strikes however fast the CPU.
+    job_ids = ("silent-1", "silent-2", "silent-3", "silent-4")
+    for job_id in job_ids:
         submit = protocol.Submit(
             job_id, SLOW_SIDE, SLOW_SIDE, 3, "uint8", sample.image.tobytes(), sample.hole.tobytes()
         )
@@ -367,8 +369,8 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
     # The peer stays connected but never pings: after --client-timeout its jobs go.
     assert wait_until(lambda: client.status()["running"] == 0, timeout_s=40)
     dropped = [line for line in daemon.log_text().splitlines() if "silent for" in line]
-    assert dropped and "silent-2" in dropped[-1]
-    assert client.status()["finished"] - finished_before <= 1
+    assert dropped and any(job_id in dropped[-1] for job_id in job_ids)
+    assert client.status()["finished"] - finished_before < len(job_ids)
 
 
 @pytest.mark.parametrize(
