@@ -14,23 +14,28 @@ HALO = 32
 
 
 def run_tiled(
-    network: Callable[[torch.Tensor], torch.Tensor],
-    inputs: torch.Tensor,
+    network: Callable[..., torch.Tensor],
+    inputs: torch.Tensor | tuple[torch.Tensor, ...],
     out_channels: int,
     needed: torch.Tensor | None = None,
     fill: torch.Tensor | None = None,
     tile: int = TILE,
     halo: int = HALO,
 ) -> torch.Tensor:
-    """network: (1,C,h,w) → (1,out_channels,h,w), same size. inputs: (1,C,H,W).
+    """network: (1,C,h,w) → (1,out_channels,h,w), same size. inputs: (1,C,H,W), or a tuple
+    of such tensors of the same size, passed to `network` as separate arguments (no
+    concatenated copy of the whole image).
 
     needed: optional (1,1,H,W) bool; tiles without a needed pixel are skipped and keep
     `fill`'s values (zeros when fill is None).
     """
-    assert inputs.shape[0] == 1 and tile % 4 == 0 and halo % 4 == 0
-    height, width = inputs.shape[-2:]
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    first = tensors[0]
+    assert first.shape[0] == 1 and tile % 4 == 0 and halo % 4 == 0
+    assert all(t.shape[-2:] == first.shape[-2:] for t in tensors)
+    height, width = first.shape[-2:]
     output = (
-        fill.clone() if fill is not None else inputs.new_zeros((1, out_channels, height, width))
+        fill.clone() if fill is not None else first.new_zeros((1, out_channels, height, width))
     )
     for top in range(0, height, tile):
         for left in range(0, width, tile):
@@ -39,7 +44,7 @@ def run_tiled(
                 continue
             y0, x0 = max(0, top - halo), max(0, left - halo)
             y1, x1 = min(height, bottom + halo), min(width, right + halo)
-            result = network(inputs[..., y0:y1, x0:x1])
+            result = network(*(t[..., y0:y1, x0:x1] for t in tensors))
             output[..., top:bottom, left:right] = result[
                 ..., top - y0 : bottom - y0, left - x0 : right - x0
             ]

@@ -26,7 +26,7 @@ from iic_engine.networks.generator import Generator
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
 
 WEIGHTS_FORMAT = "iic-inpaint-weights"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: residual generator on a push-pull first guess
 SHIPPED_WEIGHTS_NAME = "iic_inpaint.safetensors"
 GENERATOR_PREFIX = "generator."
 UPSAMPLER_PREFIX = "upsampler."

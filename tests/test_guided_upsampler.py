@@ -40,7 +40,11 @@ def _fill(upsampler, lr_result, hr, hole, allowed):
 @pytest.fixture(scope="module")
 def upsampler() -> GuidedUpsampler:
     torch.manual_seed(1)
-    return GuidedUpsampler().eval()
+    upsampler = GuidedUpsampler().eval()
+    # ToRGB's detail layer starts at zero (output = upsampled LR result): give it weights so
+    # the replaced patches show in the output, as they do after training.
+    upsampler.to_rgb[1].reset_parameters()
+    return upsampler
 
 
 def _perturbed(hr, mask):
@@ -85,3 +89,13 @@ def test_partially_valid_patches_are_reported_unreplaced(upsampler) -> None:
     unreplaced = output.unreplaced_hole[0, 0]
     assert bool(unreplaced[18, 18]) and not bool(unreplaced[30, 30])
     assert torch.equal(unreplaced.bool() & ~hole[0, 0].bool(), torch.zeros_like(unreplaced.bool()))
+
+
+def test_untrained_upsampler_returns_the_upsampled_low_resolution_result() -> None:
+    lr_result, hr, hole, _, _ = _scene()
+    with torch.no_grad():
+        output = GuidedUpsampler().eval()(lr_result, hr * (1 - hole), hole)
+    expected = torch.nn.functional.interpolate(
+        lr_result, scale_factor=2, mode="bilinear", align_corners=False
+    ).clamp(-1, 1)
+    torch.testing.assert_close(output.image, expected)

@@ -6,6 +6,12 @@ encoder–decoder (skip connections) on the HR input. Both feature maps are spli
 same grid of patches (a `cell`×`cell` LR patch ↔ a 2·cell × 2·cell HR patch); each HR patch
 inside the hole is replaced by the softmax-weighted valid patches (Eq. 5–6) and two
 convolutions ("ToRGB") turn the HR features into the output.
+
+One departure, for a model trained on CPUs: ToRGB predicts the detail to add to the LR
+result's bilinear upsampling rather than the whole colour, and starts at zero. The layout and
+colour of the fill come from the iterative model (as they do in the paper, through the
+similarity), the high-frequency detail only from the replaced valid HR patches; an
+upsampler early in training blurs instead of painting 8 px blocks of wrong colour.
 """
 
 from __future__ import annotations
@@ -103,6 +109,8 @@ class GuidedUpsampler(nn.Module):
         self.similarity = SimilarityNetwork(self.config)
         self.reconstruction = ReconstructionNetwork(self.config)
         self.to_rgb = nn.Sequential(_conv(c0, c0), nn.Conv2d(c0, 3, 3, 1, 1))
+        nn.init.zeros_(self.to_rgb[1].weight)  # detail starts at zero: output = upsampled LR
+        nn.init.zeros_(self.to_rgb[1].bias)
         # Cosine similarities lie in [-1,1]; a learned temperature (contextual attention
         # fixes it at 10) lets the softmax of Eq. 6 become selective.
         self.softmax_scale = nn.Parameter(torch.tensor(self.config.initial_softmax_scale))
@@ -137,7 +145,8 @@ class GuidedUpsampler(nn.Module):
                 grid = PatchGrid(grid.hole, source, grid.partial, grid.shape)
             replaced.append(self._replace(queries[b], features[b], grid, chunk))
             unreplaced.append(self._unreplaced_hole(hr_hole[b : b + 1], grid))
-        image = self._to_image(torch.stack(replaced), hr_image, hr_hole)
+        base = F.interpolate(lr_result, scale_factor=2, mode="bilinear", align_corners=False)
+        image = self._to_image(torch.stack(replaced), base.to(features.dtype), hr_image, hr_hole)
         return UpsamplerOutput(image=image, unreplaced_hole=torch.cat(unreplaced))
 
     def _reconstruct(self, hr_image: torch.Tensor, hr_hole: torch.Tensor) -> torch.Tensor:
@@ -148,18 +157,25 @@ class GuidedUpsampler(nn.Module):
         return run_tiled(lambda x: self.reconstruction(x[:, :3], x[:, 3:]), inputs, channels)
 
     def _to_image(
-        self, features: torch.Tensor, hr_image: torch.Tensor, hr_hole: torch.Tensor
+        self,
+        features: torch.Tensor,
+        base: torch.Tensor,
+        hr_image: torch.Tensor,
+        hr_hole: torch.Tensor,
     ) -> torch.Tensor:
-        """ToRGB. At inference on large inputs only tiles touching the hole are converted;
-        elsewhere the output is the input image (callers keep only hole pixels)."""
+        """ToRGB: base (the upsampled LR result) + detail decoded from the features. At
+        inference on large inputs only tiles touching the hole are converted; elsewhere the
+        output is the input image (callers keep only hole pixels)."""
+
+        def to_image(features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+            detailed = base + self.to_rgb(features)
+            # Straight-through clamp: in range, yet gradients still reach out-of-range values.
+            return detailed + (detailed.clamp(-1, 1) - detailed).detach()
+
         if self.training or features.shape[0] != 1 or features[0, 0].numel() <= TILED_ABOVE:
-            return torch.tanh(self.to_rgb(features))
+            return to_image(features, base)
         return run_tiled(
-            lambda x: torch.tanh(self.to_rgb(x)),
-            features,
-            3,
-            needed=hr_hole > 0,
-            fill=hr_image.to(features.dtype),
+            to_image, (features, base), 3, needed=hr_hole > 0, fill=hr_image.to(features.dtype)
         )
 
     def patch_grid(self, hr_hole: torch.Tensor, source_allowed: torch.Tensor | None) -> PatchGrid:
