@@ -34,9 +34,7 @@ def run_tiled(
     assert first.shape[0] == 1 and tile % 4 == 0 and halo % 4 == 0
     assert all(t.shape[-2:] == first.shape[-2:] for t in tensors)
     height, width = first.shape[-2:]
-    output = (
-        fill.clone() if fill is not None else first.new_zeros((1, out_channels, height, width))
-    )
+    output = fill.clone() if fill is not None else first.new_zeros((1, out_channels, height, width))
     for top in range(0, height, tile):
         for left in range(0, width, tile):
             bottom, right = min(top + tile, height), min(left + tile, width)

@@ -46,8 +46,8 @@ def test_confidence_loss_is_eq_3_with_a_known_confidence_map() -> None:
     y, x, z, m = _pixels(0.5, -0.5), _pixels(0.0, 0.0), _pixels(0.0, 0.0), _pixels(1.0, 0.0)
     c = _pixels(0.8, 0.25)
     # y∘c + x∘(1 − c) = (0.4, −0.125); D((0.4, 0)) = 0.4 → hinge 0.6; L1 = (0.4 + 0.125) / 2.
-    # (1 − c)∘m = (0.2, 0): L1 = 0.1, L2 (root mean square) = √0.02.
-    expected = 0.6 + 0.2625 + 0.1 * (0.1 + math.sqrt(0.02))
+    # (1 − c)∘m = (0.2, 0): sums over the 2 elements, divided by 2: L1 = 0.1, L2 = 0.2 / 2.
+    expected = 0.6 + 0.2625 + 0.1 * (0.1 + math.sqrt(0.04) / 2)
     loss = confidence_loss(y, x, z, m, c, sum_discriminator, confidence_lambda=0.1)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
@@ -60,3 +60,18 @@ def test_confidence_rises_where_the_output_is_right_and_falls_where_it_is_wrong(
     confidence_loss(y, x, x * (1 - m), m, c, lambda image: torch.zeros(1), 0.1).backward()
     gradient = c.grad.flatten()
     assert gradient[0] < 0 < gradient[1]
+
+
+def test_a_pixel_is_trusted_when_its_error_summed_over_channels_is_below_lambda() -> None:
+    """The paper's proportions: the error of a pixel is summed over its colour channels.
+    Half the hole errs by 0.02 per channel (0.06 < λ), half by 0.05 (0.15 > λ). With 50 hole
+    pixels the L2 term adds λ/√50 to the threshold, which leaves it between the two."""
+    x = torch.zeros(1, 3, 1, 64, dtype=torch.float64)
+    y = x.clone()
+    y[..., :25], y[..., 25:50] = 0.02, 0.05
+    m = torch.zeros(1, 1, 1, 64, dtype=torch.float64)
+    m[..., :50] = 1
+    c = torch.full((1, 1, 1, 64), 0.5, dtype=torch.float64, requires_grad=True)
+    confidence_loss(y, x, x * (1 - m), m, c, lambda image: torch.zeros(1), 0.1).backward()
+    gradient = c.grad.flatten()
+    assert gradient[0] < 0 < gradient[25]

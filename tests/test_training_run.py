@@ -159,3 +159,22 @@ def test_packing_stops_at_the_budget(tmp_path: Path) -> None:
     summary = pack_training_data(SHARED_DATA, tmp_path, limit=30, mask_limit=5, budget_mib=0.3)
     assert summary.bytes <= 0.3 * 2**20
     assert 0 < summary.photos < 30 and summary.photos + summary.photos_left_out == 30
+
+
+def test_reconstruction_only_run_leaves_the_discriminator_untouched(
+    data_root: Path, tmp_path: Path
+) -> None:
+    base = _config(data_root, tmp_path / "l1_only")
+    losses = dataclasses.replace(
+        base.loss, adversarial_weight=0.0, confidence_adversarial_weight=0.0
+    )
+    config = dataclasses.replace(base, loss=losses)
+    summary = train(config)
+    assert summary.last_step == 2 and summary.last_losses["discriminator"] == 0
+    assert all(math.isfinite(v) for v in summary.last_losses.values())
+    generator, discriminator = Generator(), PatchDiscriminator(config.discriminator)
+    modules = {"generator": generator, "discriminator": discriminator}
+    optimizers = {name: torch.optim.Adam(m.parameters()) for name, m in modules.items()}
+    load_checkpoint(tmp_path / "l1_only", modules, optimizers, torch.device("cpu"))
+    # The generator's Adam has stepped; the discriminator's never has.
+    assert optimizers["generator"].state and not optimizers["discriminator"].state

@@ -55,6 +55,7 @@ def _residual_output(channels: int) -> nn.Conv2d:
     """3×3 convolution to an RGB residual, zero at initialisation (output = first guess)."""
     layer = nn.Conv2d(channels, 3, kernel_size=3, padding=1)
     nn.init.zeros_(layer.weight)
+    assert layer.bias is not None
     nn.init.zeros_(layer.bias)
     return layer
 

@@ -108,9 +108,11 @@ class GuidedUpsampler(nn.Module):
         c0 = self.config.reconstruction_channels[0]
         self.similarity = SimilarityNetwork(self.config)
         self.reconstruction = ReconstructionNetwork(self.config)
-        self.to_rgb = nn.Sequential(_conv(c0, c0), nn.Conv2d(c0, 3, 3, 1, 1))
-        nn.init.zeros_(self.to_rgb[1].weight)  # detail starts at zero: output = upsampled LR
-        nn.init.zeros_(self.to_rgb[1].bias)
+        detail = nn.Conv2d(c0, 3, 3, 1, 1)
+        nn.init.zeros_(detail.weight)  # detail starts at zero: output = upsampled LR result
+        assert detail.bias is not None
+        nn.init.zeros_(detail.bias)
+        self.to_rgb = nn.Sequential(_conv(c0, c0), detail)
         # Cosine similarities lie in [-1,1]; a learned temperature (contextual attention
         # fixes it at 10) lets the softmax of Eq. 6 become selective.
         self.softmax_scale = nn.Parameter(torch.tensor(self.config.initial_softmax_scale))

@@ -103,7 +103,12 @@ class GeneratorStage:
         with self.runtime.autocast():
             pass_tensors, _ = self.feedback_parallel(images, holes)
         passes = as_passes(pass_tensors)
-        discriminator = self._discriminator_step(images, holes, passes)
+        losses = self.config.loss
+        adversarial = losses.adversarial_weight > 0 or losses.confidence_adversarial_weight > 0
+        # With both adversarial weights at 0 nothing reads D: training it would be wasted time.
+        discriminator = (
+            self._discriminator_step(images, holes, passes) if adversarial else torch.tensor(0.0)
+        )
         self.discriminator.requires_grad_(False)
         try:
             with self.runtime.autocast():

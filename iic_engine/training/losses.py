@@ -1,9 +1,10 @@
 """The paper's losses (§3.2): hinge GAN for D (Eq. 1), inpainting loss for G (Eq. 2),
 confidence loss (Eq. 3), and L1 on the coarse output.
 
-Norms are normalised by element count (an L1 norm is a mean absolute value), so the loss
-scale does not depend on the crop size and λ = 0.1 compares a per-pixel error in [-1,1]
-units with a per-pixel lack of confidence. Images are (B,3,H,W) in [-1,1], holes and
+Every norm is the paper's sum divided by the image's element count (C·H·W; an L1 norm of an
+image is its mean absolute value), so the loss scale does not depend on the crop size while
+the terms keep the paper's proportions: in Eq. 3 a pixel is worth trusting when its error
+summed over the colour channels, in [-1,1] units, is below λ = 0.1. Images are (B,3,H,W) in [-1,1], holes and
 confidence (B,1,H,W); `discriminate(image)` returns the score map (B,1,h,w) (the trainer
 binds whatever else the discriminator is conditioned on).
 """
@@ -41,8 +42,11 @@ def inpainting_loss(
 ) -> torch.Tensor:
     """Eq. 2: L(y) = ReLU(1 − D(y∘m + z)) + ‖y − x‖₁, averaged over the batch."""
     y, x, z, m = output, target, incomplete, hole
+    reconstruction = (y - x).abs().mean()
+    if adversarial_weight == 0:  # a reconstruction-only run need not evaluate D at all
+        return reconstruction
     adversarial = F.relu(1 - discriminate(y * m + z)).mean()
-    return adversarial_weight * adversarial + (y - x).abs().mean()
+    return adversarial_weight * adversarial + reconstruction
 
 
 def confidence_loss(
@@ -59,13 +63,15 @@ def confidence_loss(
 
     The confidence map attends over the output: where it is confident the loss sees the
     output, elsewhere the ground truth; λ keeps it from choosing the ground truth everywhere.
-    ‖·‖₂ is the per-image root mean square, averaged over the batch.
+    Both norms are per image, divided by the image's element count C·H·W like the L1 inside
+    L, and averaged over the batch.
     """
     y, x, z, m, c = output, target, incomplete, hole, confidence
     attended = y * c + x * (1 - c)
-    unconfident_hole = (1 - c) * m
-    l1_norm = unconfident_hole.abs().mean()
-    l2_norm = (unconfident_hole.square().flatten(1).mean(dim=1) + _NORM_EPSILON).sqrt().mean()
+    unconfident_hole = ((1 - c) * m).flatten(1)
+    elements = y[0].numel()
+    l1_norm = (unconfident_hole.abs().sum(dim=1) / elements).mean()
+    l2_norm = ((unconfident_hole.square().sum(dim=1) + _NORM_EPSILON).sqrt() / elements).mean()
     return inpainting_loss(
         attended, x, z, m, discriminate, adversarial_weight
     ) + confidence_lambda * (l1_norm + l2_norm)

@@ -72,17 +72,10 @@ class UpsamplerStage:
         self.upsampler.train()
         with self.runtime.autocast():
             output = self.upsampler_parallel(low, incomplete, holes).image.float()
-        fake = output.detach() * holes + incomplete
-        with self.runtime.autocast():
-            scores = self.discriminator_parallel(
-                torch.cat([images, fake]), holes.repeat(2, 1, 1, 1)
-            )
-            d_loss = discriminator_loss(
-                scores[: len(images)].float(), scores[len(images) :].float()
-            )
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
+        if self.config.loss.adversarial_weight > 0:
+            d_loss = self._discriminator_step(images, output.detach() * holes + incomplete, holes)
+        else:  # nothing reads D: training it would be wasted time
+            d_loss = torch.tensor(0.0)
         self.discriminator.requires_grad_(False)
         try:
             with self.runtime.autocast():
@@ -100,6 +93,21 @@ class UpsamplerStage:
         finally:
             self.discriminator.requires_grad_(True)
         return {"discriminator": float(d_loss.detach()), "inpainting": float(g_loss.detach())}
+
+    def _discriminator_step(
+        self, images: torch.Tensor, fake: torch.Tensor, holes: torch.Tensor
+    ) -> torch.Tensor:
+        with self.runtime.autocast():
+            scores = self.discriminator_parallel(
+                torch.cat([images, fake]), holes.repeat(2, 1, 1, 1)
+            )
+            d_loss = discriminator_loss(
+                scores[: len(images)].float(), scores[len(images) :].float()
+            )
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        return d_loss.detach()
 
     @torch.no_grad()
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
