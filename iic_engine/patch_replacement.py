@@ -66,19 +66,28 @@ def limit_sources(
     max_sources: int,
     ring_cells: int = 8,
 ) -> torch.Tensor:
-    """Keep at most `max_sources` source cells: the ring around the hole first, then a
-    uniform stride over the rest. Texture close to the hole is the likeliest match; the
-    stride keeps distant texture available without the cost growing with the image."""
+    """Keep at most `max_sources` source cells, nearest to the hole first: rings of growing
+    width (`ring_cells`, then doubling) are kept whole while they fit, and the first ring
+    that does not fit contributes a uniform stride of its cells.
+
+    Texture close to the hole is the likeliest match, and the kept cells stay together
+    around the hole, so the reconstruction network need not run on the rest of a large
+    crop (`GuidedUpsampler`). Distant texture still reaches the fill through the coarser
+    stages, where the whole crop fits the budget.
+    """
     if int(source_cells.sum()) <= max_sources:
         return source_cells
     hole_grid = hole_cells.view(1, 1, *grid_shape).float()
-    near = F.max_pool2d(hole_grid, 2 * ring_cells + 1, stride=1, padding=ring_cells).view(-1) > 0
-    ring = source_cells & near
-    kept = _strided_subset(ring, max_sources)
-    budget = max_sources - int(kept.sum())
-    if budget > 0:
-        kept |= _strided_subset(source_cells & ~ring, budget)
-    return kept
+    kept = torch.zeros_like(source_cells)
+    radius = ring_cells
+    while True:
+        near = F.max_pool2d(hole_grid, 2 * radius + 1, stride=1, padding=radius).view(-1) > 0
+        ring = source_cells & near & ~kept
+        budget = max_sources - int(kept.sum())
+        if int(ring.sum()) >= budget:
+            return kept | _strided_subset(ring, budget)
+        kept |= ring
+        radius *= 2
 
 
 def _strided_subset(cells: torch.Tensor, count: int) -> torch.Tensor:

@@ -99,3 +99,29 @@ def test_untrained_upsampler_returns_the_upsampled_low_resolution_result() -> No
         lr_result, scale_factor=2, mode="bilinear", align_corners=False
     ).clamp(-1, 1)
     torch.testing.assert_close(output.image, expected)
+
+
+def test_tiled_inference_on_a_large_crop_equals_the_whole_crop_run(monkeypatch) -> None:
+    """Large crops run the reconstruction only on tiles holding kept sources or partly
+    valid patches, and ToRGB only on tiles touching the hole: the fill must not change."""
+    from iic_engine.networks import guided_upsampler as module
+
+    torch.manual_seed(3)
+    upsampler = GuidedUpsampler().eval()
+    upsampler.to_rgb[1].reset_parameters()
+    side = 768
+    hr = torch.rand(1, 3, side, side) * 2 - 1
+    hole = torch.zeros(1, 1, side, side)
+    hole[..., 300:470, 250:520] = 1
+    lr_result = torch.nn.functional.avg_pool2d(hr, 2)
+
+    def fill() -> torch.Tensor:
+        with torch.no_grad():
+            output = upsampler(lr_result, hr * (1 - hole), hole, max_sources=1500)
+        return output.image * hole
+
+    tiled = fill()
+    monkeypatch.setattr(module, "TILED_ABOVE", side * side)
+    whole = fill()
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
+    assert whole.abs().sum() > 0

@@ -60,7 +60,7 @@ def test_fill_uses_only_sources() -> None:
     assert result[hole].abs().max() < 100
 
 
-def test_limit_sources_keeps_the_ring_first_and_bounds_the_count() -> None:
+def test_limit_sources_keeps_the_nearest_cells_and_bounds_the_count() -> None:
     grid = (32, 32)
     hole = torch.zeros(grid, dtype=torch.bool)
     hole[14:18, 14:18] = True
@@ -72,3 +72,8 @@ def test_limit_sources_keeps_the_ring_first_and_bounds_the_count() -> None:
     ring[12:20, 12:20] = True
     ring &= ~hole
     assert bool(kept[ring.flatten()].all())
+    # Nearest first: the rest comes from the next ring (4 cells), nothing from farther away,
+    # so the kept cells stay together around the hole.
+    next_ring = torch.zeros(grid, dtype=torch.bool)
+    next_ring[10:22, 10:22] = True
+    assert not bool(kept[~next_ring.flatten()].any())

@@ -8,7 +8,9 @@ generator four times, on a 2-core laptop CPU):
   the fine network refines the coarse completion. Their output layers start at zero, so an
   untrained generator already returns a smooth membrane fill (which scores above OpenCV's
   Telea on dev-eval) and every training step, on a CPU budget of a few thousand steps, goes
-  into what a smooth fill gets wrong: structure and texture. The paper's networks start from
+  into what a smooth fill gets wrong: structure and texture. Residuals apply inside the hole
+  only: known pixels pass through exactly, so the L1 on them cannot pin a residual that
+  starts at zero (its gradient there would be ±1 for any residual, 0 for none). The paper's networks start from
   zeros in the hole; on its GPU budget that costs nothing, on ours it costs the model.
 - The coarse network downsamples in its first layer and predicts at half resolution; its
   output is only a rough layout that the fine network refines.
@@ -90,7 +92,7 @@ class CoarseNetwork(nn.Module):
         residual = F.interpolate(
             self.to_residual(x), size=z.shape[-2:], mode="bilinear", align_corners=False
         )
-        return _clamp_to_image_range(guess + residual)
+        return _clamp_to_image_range(guess + residual * hole)
 
 
 class FineNetwork(nn.Module):
@@ -128,7 +130,7 @@ class FineNetwork(nn.Module):
         decoded = bottleneck
         for layer, skip in zip(self.image_decoder, reversed(skips[:-1]), strict=True):
             decoded = layer(torch.cat([upsample2x(decoded), skip], dim=1))
-        image = _clamp_to_image_range(x + self.to_residual(decoded))
+        image = _clamp_to_image_range(x + self.to_residual(decoded) * hole)
         confidence = self.confidence_decoder([*skips, bottleneck], output_size=x.shape[-2:])
         return image, confidence
 
