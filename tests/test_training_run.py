@@ -178,3 +178,17 @@ def test_reconstruction_only_run_leaves_the_discriminator_untouched(
     load_checkpoint(tmp_path / "l1_only", modules, optimizers, torch.device("cpu"))
     # The generator's Adam has stepped; the discriminator's never has.
     assert optimizers["generator"].state and not optimizers["discriminator"].state
+
+
+def test_a_resumed_run_uses_the_learning_rate_of_its_config(tmp_path: Path) -> None:
+    from iic_engine.training.checkpoint import ResumePoint, save_checkpoint
+
+    module = torch.nn.Linear(2, 1)
+    before = torch.optim.Adam(module.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    module(torch.ones(1, 2)).sum().backward()
+    before.step()
+    save_checkpoint(tmp_path, TrainingConfig(), {"m": module}, {"m": before}, ResumePoint(1, 1.0))
+    after = torch.optim.Adam(module.parameters(), lr=3e-4, betas=(0.9, 0.999))
+    load_checkpoint(tmp_path, {"m": module}, {"m": after}, torch.device("cpu"))
+    assert after.param_groups[0]["lr"] == 3e-4 and after.param_groups[0]["betas"] == (0.9, 0.999)
+    assert after.state  # the moments came back

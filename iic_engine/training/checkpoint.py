@@ -118,6 +118,8 @@ def load_checkpoint(
     """Restore modules and optimizers in place; None when the folder has no checkpoint.
 
     Optimizer moments come back in the parameters' precision (torch casts them on load).
+    Hyper-parameters (learning rate, betas) stay those the optimizers were built with: the
+    config a run resumes with is the one it uses, even where it changed them.
     """
     folder = _checkpoint_folder(directory)
     if folder is None:
@@ -126,7 +128,14 @@ def load_checkpoint(
         payload = torch.load(folder / f"{name}.pt", map_location=device, weights_only=True)
         module.load_state_dict(payload["module"])
         if name in optimizers and payload["optimizer"] is not None:
-            optimizers[name].load_state_dict(payload["optimizer"])
+            optimizer = optimizers[name]
+            configured = [
+                {key: value for key, value in group.items() if key != "params"}
+                for group in optimizer.param_groups
+            ]
+            optimizer.load_state_dict(payload["optimizer"])
+            for group, settings in zip(optimizer.param_groups, configured, strict=True):
+                group.update(settings)
     state = json.loads((folder / STATE_NAME).read_text())
     return ResumePoint(step=int(state["step"]), elapsed_seconds=float(state["elapsed_seconds"]))
 
