@@ -4,10 +4,11 @@ Design choices, each for the 12 GFLOPs-per-pass budget at 256×256 (Algorithm 1 
 generator four times, on a 2-core laptop CPU):
 - Gated convolutions throughout, as in the free-form work the paper builds on.
 - Both networks predict a residual on top of a first guess instead of the whole image: the
-  coarse network refines a parameter-free push-pull fill of the hole (`push_pull_fill.py`),
+  coarse network refines a parameter-free membrane fill of the hole (`push_pull_fill.py`),
   the fine network refines the coarse completion. Their output layers start at zero, so an
-  untrained generator already returns a smooth membrane fill (which scores above OpenCV's
-  Telea on dev-eval) and every training step, on a CPU budget of a few thousand steps, goes
+  untrained generator already returns the membrane fill (which scores above OpenCV's Telea
+  and Navier–Stokes on dev-eval) and every training step, on a CPU budget of a few thousand
+  steps, goes
   into what a smooth fill gets wrong: structure and texture. Residuals apply inside the hole
   only: known pixels pass through exactly, so the L1 on them cannot pin a residual that
   starts at zero (its gradient there would be ±1 for any residual, 0 for none). The paper's networks start from
