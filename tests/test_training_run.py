@@ -15,7 +15,12 @@ import torch
 from iic_engine import Inpainter
 from iic_engine.networks.discriminator import PatchDiscriminator
 from iic_engine.networks.generator import Generator
-from iic_engine.training.checkpoint import load_checkpoint, load_module_state
+from iic_engine.training.checkpoint import (
+    ResumePoint,
+    load_checkpoint,
+    load_module_state,
+    save_checkpoint,
+)
 from iic_engine.training.config import (
     DataConfig,
     RunConfig,
@@ -181,8 +186,6 @@ def test_reconstruction_only_run_leaves_the_discriminator_untouched(
 
 
 def test_a_resumed_run_uses_the_learning_rate_of_its_config(tmp_path: Path) -> None:
-    from iic_engine.training.checkpoint import ResumePoint, save_checkpoint
-
     module = torch.nn.Linear(2, 1)
     before = torch.optim.Adam(module.parameters(), lr=1e-4, betas=(0.5, 0.999))
     module(torch.ones(1, 2)).sum().backward()

@@ -8,11 +8,11 @@ generator four times, on a 2-core laptop CPU):
   the fine network refines the coarse completion. Their output layers start at zero, so an
   untrained generator already returns the membrane fill (which scores above OpenCV's Telea
   and Navier–Stokes on dev-eval) and every training step, on a CPU budget of a few thousand
-  steps, goes
-  into what a smooth fill gets wrong: structure and texture. Residuals apply inside the hole
-  only: known pixels pass through exactly, so the L1 on them cannot pin a residual that
-  starts at zero (its gradient there would be ±1 for any residual, 0 for none). The paper's networks start from
-  zeros in the hole; on its GPU budget that costs nothing, on ours it costs the model.
+  steps, goes into what a smooth fill gets wrong: structure and texture. Residuals apply
+  inside the hole only: known pixels pass through exactly, so the L1 on them cannot pin a
+  residual that starts at zero (its gradient there would be ±1 for any residual, 0 for
+  none). The paper's networks start from zeros in the hole; on its GPU budget that costs
+  nothing, on ours it costs the model.
 - The coarse network downsamples in its first layer and predicts at half resolution; its
   output is only a rough layout that the fine network refines.
 - Bottlenecks at 1/8 resolution use dilated depthwise-separable gated residual blocks
@@ -35,6 +35,7 @@ from iic_engine.model_config import GeneratorConfig
 from iic_engine.networks.confidence_decoder import ConfidenceDecoder
 from iic_engine.networks.layers import GatedConv2d, ResidualGatedBlock, upsample2x
 from iic_engine.networks.push_pull_fill import push_pull_fill
+from iic_engine.networks.residual_output import clamp_to_image_range, zero_initialised_conv
 
 # Total stride of both networks: inputs must have sides divisible by it.
 SIZE_MULTIPLE = 8
@@ -54,21 +55,6 @@ def _network_input(z: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return torch.cat([z, hole, torch.ones_like(hole)], dim=1)
 
 
-def _residual_output(channels: int) -> nn.Conv2d:
-    """3×3 convolution to an RGB residual, zero at initialisation (output = first guess)."""
-    layer = nn.Conv2d(channels, 3, kernel_size=3, padding=1)
-    nn.init.zeros_(layer.weight)
-    assert layer.bias is not None
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def _clamp_to_image_range(x: torch.Tensor) -> torch.Tensor:
-    # Straight-through: values stay in [-1,1], while gradients still pull an out-of-range
-    # prediction back (a plain clamp would leave it there with zero gradient).
-    return x + (x.clamp(-1, 1) - x).detach()
-
-
 class CoarseNetwork(nn.Module):
     """Incomplete image + hole → coarse completed image (push-pull fill + a residual)."""
 
@@ -84,7 +70,7 @@ class CoarseNetwork(nn.Module):
         )
         self.up1 = GatedConv2d(c2, d1)
         self.up0 = GatedConv2d(d1, d0)
-        self.to_residual = _residual_output(d0)
+        self.to_residual = zero_initialised_conv(d0)
 
     def forward(self, z: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         guess = push_pull_fill(z, hole)
@@ -93,7 +79,7 @@ class CoarseNetwork(nn.Module):
         residual = F.interpolate(
             self.to_residual(x), size=z.shape[-2:], mode="bilinear", align_corners=False
         )
-        return _clamp_to_image_range(guess + residual * hole)
+        return clamp_to_image_range(guess + residual * hole)
 
 
 class FineNetwork(nn.Module):
@@ -116,7 +102,7 @@ class FineNetwork(nn.Module):
         self.image_decoder = nn.ModuleList(
             [GatedConv2d(f3 + f2, f2), GatedConv2d(f2 + f1, f1), GatedConv2d(f1 + f0, f0)]
         )
-        self.to_residual = _residual_output(f0)
+        self.to_residual = zero_initialised_conv(f0)
         self.confidence_decoder = ConfidenceDecoder(
             (f0, f1, f2, f3, f3), config.confidence_channels
         )
@@ -131,7 +117,7 @@ class FineNetwork(nn.Module):
         decoded = bottleneck
         for layer, skip in zip(self.image_decoder, reversed(skips[:-1]), strict=True):
             decoded = layer(torch.cat([upsample2x(decoded), skip], dim=1))
-        image = _clamp_to_image_range(x + self.to_residual(decoded) * hole)
+        image = clamp_to_image_range(x + self.to_residual(decoded) * hole)
         confidence = self.confidence_decoder([*skips, bottleneck], output_size=x.shape[-2:])
         return image, confidence
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from iic_engine.model_config import UpsamplerConfig
 from iic_engine.networks.layers import upsample2x
+from iic_engine.networks.residual_output import clamp_to_image_range, zero_initialised_conv
 from iic_engine.patch_replacement import DEFAULT_CHUNK, limit_sources, replace_hole_patches
 from iic_engine.tiled_inference import run_tiled
 
@@ -113,11 +114,8 @@ class GuidedUpsampler(nn.Module):
         c0 = self.config.reconstruction_channels[0]
         self.similarity = SimilarityNetwork(self.config)
         self.reconstruction = ReconstructionNetwork(self.config)
-        detail = nn.Conv2d(c0, 3, 3, 1, 1)
-        nn.init.zeros_(detail.weight)  # detail starts at zero: output = upsampled LR result
-        assert detail.bias is not None
-        nn.init.zeros_(detail.bias)
-        self.to_rgb = nn.Sequential(_conv(c0, c0), detail)
+        # The detail starts at zero: an untrained upsampler returns the upsampled LR result.
+        self.to_rgb = nn.Sequential(_conv(c0, c0), zero_initialised_conv(c0))
         # Cosine similarities lie in [-1,1]; a learned temperature (contextual attention
         # fixes it at 10) lets the softmax of Eq. 6 become selective.
         self.softmax_scale = nn.Parameter(torch.tensor(self.config.initial_softmax_scale))
@@ -192,9 +190,7 @@ class GuidedUpsampler(nn.Module):
         output is the input image (callers keep only hole pixels)."""
 
         def to_image(features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-            detailed = base + self.to_rgb(features)
-            # Straight-through clamp: in range, yet gradients still reach out-of-range values.
-            return detailed + (detailed.clamp(-1, 1) - detailed).detach()
+            return clamp_to_image_range(base + self.to_rgb(features))
 
         if self.training or features.shape[0] != 1 or features[0, 0].numel() <= TILED_ABOVE:
             return to_image(features, base)

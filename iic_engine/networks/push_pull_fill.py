@@ -53,9 +53,9 @@ def push_pull_fill(
         colour = values / weights.clamp_min(_KNOWN_WEIGHT)
         # Soft blend at the finest level honours a feathered hole; coarser levels are binary.
         share = weights if values is levels[0][0] else (weights > _KNOWN_WEIGHT).to(weights)
-        filled = colour * share + filled * (1 - share)
+        fixed = colour * share
+        filled = fixed + filled * (1 - share)
         if min(filled.shape[-2:]) > 1:
-            fixed = colour * share
             for _ in range(sweeps):
                 padded = F.pad(filled, (1, 1, 1, 1), mode="replicate")
                 neighbours = F.conv2d(padded, kernel, groups=channels)

@@ -4,9 +4,9 @@ confidence loss (Eq. 3), and L1 on the coarse output.
 Every norm is the paper's sum divided by the image's element count (C·H·W; an L1 norm of an
 image is its mean absolute value), so the loss scale does not depend on the crop size while
 the terms keep the paper's proportions: in Eq. 3 a pixel is worth trusting when its error
-summed over the colour channels, in [-1,1] units, is below λ = 0.1. Images are (B,3,H,W) in [-1,1], holes and
-confidence (B,1,H,W); `discriminate(image)` returns the score map (B,1,h,w) (the trainer
-binds whatever else the discriminator is conditioned on).
+summed over the colour channels, in [-1,1] units, is below λ = 0.1. Images are (B,3,H,W) in
+[-1,1], holes and confidence (B,1,H,W); `discriminate(image)` returns the score map
+(B,1,h,w) (the trainer binds whatever else the discriminator is conditioned on).
 """
 
 from __future__ import annotations
