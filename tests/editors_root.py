@@ -13,8 +13,9 @@ import platform
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-EDITORS_DIR = Path(os.environ.get("IIC_EDITORS_DIR", REPO.parent / "shared" / "editors"))
+from shared_files import SHARED
+
+EDITORS_DIR = Path(os.environ.get("IIC_EDITORS_DIR", SHARED / "editors"))
 EDITORS_ROOT = Path(os.environ.get("EDITORS_ROOT", "/opt/editors-trixie"))
 IN_EDITORS = EDITORS_DIR / "in-editors.sh"
 # The client's default connection-file folder for root inside the root (XDG_RUNTIME_DIR).

@@ -3,16 +3,15 @@ rule of §3.1, and reproducibility under a seed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
+from shared_files import SHARED_DATA
 
 from iic_engine.training.config import HoleConfig
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool, hole_ratio
 
-MASKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "masks"
+MASKS = SHARED_DATA / "masks"
 SIZE = 96
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shared_files import SHARED_DATA
 
 from iic_engine import Inpainter
 from iic_engine.networks.discriminator import PatchDiscriminator
@@ -39,8 +40,6 @@ from iic_engine.training.data import (
 from iic_engine.training.export import export_weights
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.trainer import train
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
