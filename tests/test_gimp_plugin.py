@@ -23,7 +23,6 @@ import pytest
 from daemon_process import DaemonProcess, start_daemon
 from editor_test_images import rect_mask, structured_rgb
 from editors_root import (
-    REPO,
     ROOT_CONNECTION_DIR,
     in_editors,
     root_connection_dir,
@@ -32,6 +31,7 @@ from editors_root import (
     skip_reason,
 )
 from PIL import Image
+from shared_files import REPO
 
 pytestmark = pytest.mark.editors
 

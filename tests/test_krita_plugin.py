@@ -26,7 +26,6 @@ from daemon_process import DaemonProcess, daemon_environment, start_daemon
 from editor_test_images import rect_mask, structured_rgb
 from editors_root import (
     IN_EDITORS,
-    REPO,
     ROOT_CONNECTION_DIR,
     root_connection_dir,
     root_platform_tag,
@@ -34,6 +33,7 @@ from editors_root import (
     skip_reason,
 )
 from PIL import Image
+from shared_files import REPO
 
 from iic_cli.plugin_zip import WheelTarget, build_plugin_zip
 
