@@ -41,7 +41,7 @@ from iic_engine.weights import load_weights
 
 # Candidate valid patches per hole patch search: keeps the guided upsampler's cost bounded
 # (with top-k) on 50-megapixel photos while leaving thousands of texture sources.
-MAX_SOURCE_PATCHES = 8192
+MAX_SOURCE_PATCHES = 4096
 
 
 class Inpainter:
@@ -104,8 +104,6 @@ class Inpainter:
         filled_rgb, confidence = self._fill(rgb, crop_fill, allowed, region, iterations, reporter)
         fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout, crop)
         result = paste_fill(image, region, fill, hole_alpha)
-        confidence_map = np.ones(shape, dtype=np.float32)
-        region.crop(confidence_map)[crop_fill] = confidence[crop_fill]
         reporter.report("done", 1.0, "Done")
         stats = RemovalStats(
             crop_box=(region.x0, region.y0, region.x1 - region.x0, region.y1 - region.y0),
@@ -116,7 +114,13 @@ class Inpainter:
             seconds=time.perf_counter() - started,
             device=self.device,
         )
-        return RemovalResult(image=result, confidence=confidence_map, stats=stats)
+        return RemovalResult(
+            result,
+            stats,
+            hole_confidence=confidence,
+            hole_box=(slice(region.y0, region.y1), slice(region.x0, region.x1)),
+            hole_region=crop_fill,
+        )
 
     def _check_request(self, shape: tuple[int, int], iterations: int) -> None:
         pixels = shape[0] * shape[1]
@@ -224,7 +228,6 @@ class Inpainter:
         return output.image, output.confidence
 
     def _unchanged(self, image: np.ndarray, started: float, note: str) -> RemovalResult:
-        height, width = image.shape[:2]
         stats = RemovalStats(
             crop_box=(0, 0, 0, 0),
             working_size=(0, 0),
@@ -235,7 +238,7 @@ class Inpainter:
             device=self.device,
             note=note,
         )
-        return RemovalResult(image.copy(), np.ones((height, width), np.float32), stats)
+        return RemovalResult(image.copy(), stats)
 
 
 class _StageReporter:

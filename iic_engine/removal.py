@@ -44,13 +44,41 @@ class RemovalStats:
     note: str = ""
 
 
-@dataclass(frozen=True)
 class RemovalResult:
-    """image: same shape and dtype as the input; confidence: (H,W) float32, 1 outside the hole."""
+    """image: same shape and dtype as the input; confidence: (H,W) float32, 1 outside the hole.
 
-    image: np.ndarray
-    confidence: np.ndarray
-    stats: RemovalStats
+    The confidence map is built on first access from the hole's crop: most callers never
+    read it, and a full-size float map of a 24-megapixel photo costs 96 MB and a tenth of
+    a second to allocate.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        stats: RemovalStats,
+        hole_confidence: np.ndarray | None = None,
+        hole_box: tuple[slice, slice] | None = None,
+        hole_region: np.ndarray | None = None,
+    ) -> None:
+        """hole_confidence: the map on `hole_box` (rows, columns) of the image, read only
+        where `hole_region` (the box's shape, bool) is set; None when nothing was filled."""
+        self.image = image
+        self.stats = stats
+        self._hole_confidence = hole_confidence
+        self._hole_box = hole_box
+        self._hole_region = hole_region
+        self._confidence: np.ndarray | None = None
+
+    @property
+    def confidence(self) -> np.ndarray:
+        if self._confidence is None:
+            confidence = np.ones(self.image.shape[:2], dtype=np.float32)
+            if self._hole_confidence is not None:
+                assert self._hole_box is not None and self._hole_region is not None
+                inside = self._hole_region
+                confidence[self._hole_box][inside] = self._hole_confidence[inside]
+            self._confidence = confidence
+        return self._confidence
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -125,3 +125,30 @@ def test_tiled_inference_on_a_large_crop_equals_the_whole_crop_run(monkeypatch) 
     whole = fill()
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-5)
     assert whole.abs().sum() > 0
+
+
+def test_band_tiles_are_found_from_box_sums_exactly_as_by_visiting_every_tile() -> None:
+    from iic_engine.guided_upsampling import (
+        REFINE_TILE,
+        _core,
+        _tile_starts,
+        _tiles_with_hole_in_core,
+    )
+
+    generator = torch.Generator().manual_seed(0)
+    for height, width in [(32, 32), (40, 100), (203, 97), (8, 48)]:
+        for density in (0.0005, 0.01, 0.3):
+            hole = (torch.rand(1, 1, height, width, generator=generator) < density).float()
+            tile_h, tile_w = min(REFINE_TILE, height), min(REFINE_TILE, width)
+            visited = [
+                (top, left)
+                for top in _tile_starts(height, tile_h)
+                for left in _tile_starts(width, tile_w)
+                if bool(
+                    (
+                        hole[..., top : top + tile_h, left : left + tile_w]
+                        * _core(top, left, tile_h, tile_w, height, width, hole)
+                    ).any()
+                )
+            ]
+            assert _tiles_with_hole_in_core(hole, tile_h, tile_w) == visited

@@ -53,6 +53,21 @@ def test_pixels_outside_the_hole_are_bit_identical(inpainter, height, width, cha
     assert result.confidence.min() >= 0.0 and result.confidence.max() <= 1.0
 
 
+def test_selection_thinner_than_a_patch_on_a_large_crop(inpainter):
+    """A one-pixel line leaves no patch wholly in the hole at any upsampling stage; the
+    source budget used to grow rings around nothing forever. The line must be filled."""
+    height, width = 600, 900
+    image = _photo(height, width, 3, np.uint8)
+    hole = np.zeros((height, width), np.uint8)
+    rows = np.arange(50, 550)
+    hole[rows, rows + 150] = 255
+    result = inpainter.remove(image, hole)
+    assert result.stats.upsampling_stages >= 2
+    outside = hole == 0
+    assert np.array_equal(result.image[outside], image[outside])
+    assert not np.array_equal(result.image[~outside], image[~outside])
+
+
 def test_two_dimensional_grey_image(inpainter):
     image = _photo(90, 90, 1, np.uint8)[..., 0]
     result = inpainter.remove(image, _hole(90, 90, (30, 30, 60, 60)))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from iic_engine.patch_replacement import limit_sources, replace_hole_patches
+from iic_engine.patch_replacement import DEFAULT_CHUNK, blend_source_patches, limit_sources
+
+
+def replace_hole_patches(queries, patches, hole, source, scale, top_k, chunk=DEFAULT_CHUNK):
+    """Every hole row of `patches` blended from the source rows, the rest unchanged."""
+    out = patches.clone()
+    out[hole] = blend_source_patches(
+        queries[hole], queries[source], patches[source], scale, top_k, chunk
+    )
+    return out
 
 
 def _dense_reference(queries, patches, hole, source, scale):
@@ -14,7 +23,9 @@ def _dense_reference(queries, patches, hole, source, scale):
     for i in hole.nonzero().flatten():
         scores = torch.stack([scale * (q[i] @ q[j]) for j in source.nonzero().flatten()])
         weights = torch.softmax(scores, dim=0)
-        out[i] = sum(w * patches[j] for w, j in zip(weights, source.nonzero().flatten(), strict=True))
+        out[i] = sum(
+            w * patches[j] for w, j in zip(weights, source.nonzero().flatten(), strict=True)
+        )
     return out
 
 
@@ -65,15 +76,25 @@ def test_limit_sources_keeps_the_nearest_cells_and_bounds_the_count() -> None:
     hole = torch.zeros(grid, dtype=torch.bool)
     hole[14:18, 14:18] = True
     source = ~hole
-    kept = limit_sources(source.flatten(), hole.flatten(), grid, max_sources=100, ring_cells=2)
+    kept = limit_sources(source.flatten(), hole.flatten(), grid, max_sources=100)
     assert int(kept.sum()) == 100
     assert not bool((kept & hole.flatten()).any())
-    ring = torch.zeros(grid, dtype=torch.bool)
-    ring[12:20, 12:20] = True
-    ring &= ~hole
-    assert bool(kept[ring.flatten()].all())
-    # Nearest first: the rest comes from the next ring (4 cells), nothing from farther away,
-    # so the kept cells stay together around the hole.
-    next_ring = torch.zeros(grid, dtype=torch.bool)
-    next_ring[10:22, 10:22] = True
-    assert not bool(kept[~next_ring.flatten()].any())
+    # Rings up to 3 cells from the hole hold 84 sources: all kept ...
+    within_three = torch.zeros(grid, dtype=torch.bool)
+    within_three[11:21, 11:21] = True
+    within_three &= ~hole
+    assert bool(kept[within_three.flatten()].all())
+    # ... and the other 16 come from the fourth ring, nothing from farther away, so the
+    # kept cells form a compact band around the hole.
+    within_four = torch.zeros(grid, dtype=torch.bool)
+    within_four[10:22, 10:22] = True
+    assert not bool(kept[~within_four.flatten()].any())
+
+
+def test_limit_sources_without_a_whole_hole_cell_returns_at_once() -> None:
+    """A selection thinner than a patch leaves no cell wholly in the hole: nothing will be
+    replaced, so no source is needed (and there is no ring to grow around)."""
+    grid = (64, 64)
+    no_hole = torch.zeros(grid, dtype=torch.bool).flatten()
+    kept = limit_sources(~no_hole, no_hole, grid, max_sources=100)
+    assert not bool(kept.any())

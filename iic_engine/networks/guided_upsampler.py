@@ -25,7 +25,7 @@ from torch import nn
 from iic_engine.model_config import UpsamplerConfig
 from iic_engine.networks.layers import upsample2x
 from iic_engine.networks.residual_output import clamp_to_image_range, zero_initialised_conv
-from iic_engine.patch_replacement import DEFAULT_CHUNK, limit_sources, replace_hole_patches
+from iic_engine.patch_replacement import DEFAULT_CHUNK, blend_source_patches, limit_sources
 from iic_engine.tiled_inference import run_tiled
 
 # Inputs larger than this (pixels) are processed tile by tile at inference.
@@ -35,6 +35,10 @@ TILED_ABOVE = 512 * 512
 # halo keeps tiles equal to an untiled run.
 RECONSTRUCTION_TILE = 256
 RECONSTRUCTION_HALO = 16
+# The similarity network runs on the LR image; its receptive field is ~15 px, and tiles and
+# halos are multiples of its output stride (4) so the cell grid stays aligned.
+SIMILARITY_TILE = 128
+SIMILARITY_HALO = 16
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,6 @@ class GuidedUpsampler(nn.Module):
         pixels 0; hr_hole (B,1,2h,2w) 1 = hole; source_allowed (B,1,2h,2w) bool or None:
         pixels that patches may be borrowed from (avoid/use regions, §3.3 and Fig. 8)."""
         assert hr_image.shape[-2:] == tuple(2 * s for s in lr_result.shape[-2:])
-        queries = self.similarity(lr_result)
         grids = []
         for b in range(hr_image.shape[0]):
             allowed = None if source_allowed is None else source_allowed[b : b + 1]
@@ -146,17 +149,42 @@ class GuidedUpsampler(nn.Module):
                 source = limit_sources(grid.source, grid.hole, grid.shape, max_sources)
                 grid = PatchGrid(grid.hole, source, grid.partial, grid.shape)
             grids.append(grid)
+        queries = self._similarity(lr_result, grids[0])
         recon_image, recon_hole = _reconstruction_input(hr_image, hr_hole, source_allowed)
         features = self._reconstruct(recon_image, recon_hole, grids[0])
-        replaced = [
-            self._replace(queries[b], features[b], grid, chunk) for b, grid in enumerate(grids)
-        ]
+        if features.requires_grad:
+            features = features.clone()  # autograd needs the network's output unchanged
+        for b, grid in enumerate(grids):
+            self._replace(queries[b], features[b], grid, chunk)
         unreplaced = [
             self._unreplaced_hole(hr_hole[b : b + 1], grid) for b, grid in enumerate(grids)
         ]
         base = F.interpolate(lr_result, scale_factor=2, mode="bilinear", align_corners=False)
-        image = self._to_image(torch.stack(replaced), base.to(features.dtype), hr_image, hr_hole)
+        image = self._to_image(features, base.to(features.dtype), hr_image, hr_hole)
         return UpsamplerOutput(image=image, unreplaced_hole=torch.cat(unreplaced))
+
+    def _similarity(self, lr_result: torch.Tensor, grid: PatchGrid) -> torch.Tensor:
+        """Similarity features, one vector per cell. At inference on large inputs only on
+        tiles holding a hole or kept source cell: no other cell's vector is read."""
+        if not self._tiles_at_inference(lr_result, scale=2):
+            return self.similarity(lr_result)
+        read = (grid.hole | grid.source).view(1, 1, *grid.shape).float()
+        needed = F.interpolate(read, scale_factor=self.config.cell, mode="nearest") > 0
+        return run_tiled(
+            self.similarity,
+            lr_result,
+            self.config.similarity_channels,
+            needed=needed,
+            tile=SIMILARITY_TILE,
+            halo=SIMILARITY_HALO,
+            output_stride=self.config.cell,
+        )
+
+    def _tiles_at_inference(self, tensor: torch.Tensor, scale: int = 1) -> bool:
+        """Tile (and skip unread tiles) only at inference, one image at a time, on inputs
+        whose HR size (`scale` × the tensor's) exceeds TILED_ABOVE pixels."""
+        pixels = tensor[0, 0].numel() * scale * scale
+        return not self.training and tensor.shape[0] == 1 and pixels > TILED_ABOVE
 
     def _reconstruct(
         self, hr_image: torch.Tensor, hr_hole: torch.Tensor, grid: PatchGrid
@@ -164,7 +192,7 @@ class GuidedUpsampler(nn.Module):
         """HR features. At inference on large inputs only where they are read: kept sources
         and partly valid patches, one patch beyond them for ToRGB's 5×5 reach (hole patches
         are replaced and other cells never borrowed from; their features stay 0)."""
-        if self.training or hr_image.shape[0] != 1 or hr_image[0, 0].numel() <= TILED_ABOVE:
+        if not self._tiles_at_inference(hr_image):
             return self.reconstruction(hr_image, hr_hole)
         read = (grid.source | grid.partial).view(1, 1, *grid.shape).float()
         read = F.max_pool2d(read, 3, stride=1, padding=1)
@@ -192,7 +220,7 @@ class GuidedUpsampler(nn.Module):
         def to_image(features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
             return clamp_to_image_range(base + self.to_rgb(features))
 
-        if self.training or features.shape[0] != 1 or features[0, 0].numel() <= TILED_ABOVE:
+        if not self._tiles_at_inference(features):
             return to_image(features, base)
         return run_tiled(
             to_image, (features, base), 3, needed=hr_hole > 0, fill=hr_image.to(features.dtype)
@@ -214,22 +242,33 @@ class GuidedUpsampler(nn.Module):
 
     def _replace(
         self, queries: torch.Tensor, features: torch.Tensor, grid: PatchGrid, chunk: int
-    ) -> torch.Tensor:
-        """queries (Cs,gh,gw); features (C,H,W) → features with hole patches replaced."""
+    ) -> None:
+        """queries (Cs,gh,gw); features (C,H,W): hole patches replaced in place (Eq. 5).
+
+        Only source patches are gathered and only hole patches written: no copy of the
+        whole feature map, which at the last stage of a 24-megapixel photo is hundreds of MB.
+        """
+        hole_index = grid.hole.nonzero().squeeze(1)
+        source_index = grid.source.nonzero().squeeze(1)
+        if hole_index.numel() == 0 or source_index.numel() == 0:
+            return
         p = self.hr_patch
         gh, gw = grid.shape
         channels = features.shape[0]
-        patches = features.view(channels, gh, p, gw, p).permute(1, 3, 0, 2, 4).reshape(gh * gw, -1)
-        patches = replace_hole_patches(
-            queries.flatten(1).T,
-            patches,
-            grid.hole,
-            grid.source,
+        # (gh, gw, C, p, p) view of the map: cell (y, x) is the patch under it.
+        cells = features.view(channels, gh, p, gw, p).permute(1, 3, 0, 2, 4)
+        similarity = queries.flatten(1).T
+        source_y, source_x = source_index // gw, source_index % gw
+        blended = blend_source_patches(
+            similarity[hole_index],
+            similarity[source_index],
+            cells[source_y, source_x].reshape(source_index.numel(), -1),
             self.softmax_scale,
             self.config.top_k,
             chunk,
         )
-        return patches.view(gh, gw, channels, p, p).permute(2, 0, 3, 1, 4).reshape(features.shape)
+        hole_y, hole_x = hole_index // gw, hole_index % gw
+        cells[hole_y, hole_x] = blended.view(-1, channels, p, p).to(features.dtype)
 
     def _unreplaced_hole(self, hr_hole: torch.Tensor, grid: PatchGrid) -> torch.Tensor:
         not_replaced = ~grid.hole if bool(grid.source.any()) else torch.ones_like(grid.hole)
