@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from iic_engine.confidence_feedback import GenerateFn, iterative_inpaint
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
+from iic_engine.patch_replacement import limit_sources
 
 # The band pass: the band is at most one patch (8 px) wide, so 32 px tiles give it 12 px of
 # context on either side (half the pixels 64 px tiles cost along the same band), and one
@@ -26,6 +27,10 @@ REFINE_TILE = 32
 REFINE_TILE_MARGIN = 4  # pixels at a tile's edge are context only; the next tile fills them
 REFINE_ITERATIONS = 1
 REFINE_BATCH = 64
+# High-resolution pixels kept around the cells a stage reads: more than the receptive field
+# of the similarity (16 LR = 32 HR px) and reconstruction (~16 px) networks and the band
+# tiles' context (12 px), so the window's edge changes nothing the stage computes.
+WINDOW_HALO = 32
 
 
 @dataclass(frozen=True)
@@ -69,26 +74,74 @@ def upsample_cascade(
     max_sources: int,
     after_stage: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """lr_result (1,3,h,w): completed image at level 0 → completed image at the top level."""
+    """lr_result (1,3,h,w): completed image at level 0 → completed image at the top level.
+
+    Each stage works on a window of its level: the cells it reads (hole, partly valid and
+    kept source cells) plus a halo. Pixels outside it hold no hole, so they are the level's
+    own; at 24 megapixels the window is a fraction of the crop, whose generous margin is
+    context for the generator at the working size, not for the last stages.
+    """
     current = lr_result
     stages = len(pyramid.images) - 1
     for level in range(1, stages + 1):
         image, hole = pyramid.images[level], pyramid.holes[level]
+        allowed = pyramid.allowed[level]
+        rows, cols = stage_window(upsampler, hole, allowed, max_sources)
+        image_w, hole_w = image[..., rows, cols], hole[..., rows, cols]
+        lr_w = current[..., rows.start // 2 : rows.stop // 2, cols.start // 2 : cols.stop // 2]
         output = upsampler(
-            current, image * (1 - hole), hole, pyramid.allowed[level], max_sources=max_sources
+            lr_w,
+            image_w * (1 - hole_w),
+            hole_w,
+            None if allowed is None else allowed[..., rows, cols],
+            max_sources=max_sources,
         )
-        upsampled = image * (1 - hole) + output.image * hole
+        upsampled = image_w * (1 - hole_w) + output.image * hole_w
         unreplaced = output.unreplaced_hole
         if level < stages:
-            previous = F.interpolate(
-                current, scale_factor=2.0, mode="bilinear", align_corners=False
-            )
-            current = upsampled * (1 - unreplaced) + previous * unreplaced
+            previous = F.interpolate(lr_w, scale_factor=2.0, mode="bilinear", align_corners=False)
+            filled = upsampled * (1 - unreplaced) + previous * unreplaced
         else:
-            current = refine_unreplaced(generate, upsampled, unreplaced)
+            filled = refine_unreplaced(generate, upsampled, unreplaced)
+        current = image.clone()
+        current[..., rows, cols] = filled
         if after_stage is not None:
             after_stage(level)
     return current
+
+
+def stage_window(
+    upsampler: GuidedUpsampler,
+    hole: torch.Tensor,
+    allowed: torch.Tensor | None,
+    max_sources: int,
+) -> tuple[slice, slice]:
+    """Rows and columns of a level (1,1,H,W) that one upsampling stage needs: the bounding
+    box of its hole, partly valid and kept source cells, plus WINDOW_HALO, on the cell grid
+    (so the similarity features keep their alignment)."""
+    grid = upsampler.patch_grid(hole, allowed)
+    kept = limit_sources(grid.source, grid.hole, grid.shape, max_sources)
+    needed = (grid.hole | grid.partial | kept).view(grid.shape)
+    rows = needed.any(dim=1).nonzero().squeeze(1)
+    cols = needed.any(dim=0).nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return slice(0, hole.shape[-2]), slice(0, hole.shape[-1])
+    cell = upsampler.hr_patch
+    return (
+        _window_span(int(rows[0]) * cell, (int(rows[-1]) + 1) * cell, hole.shape[-2], cell),
+        _window_span(int(cols[0]) * cell, (int(cols[-1]) + 1) * cell, hole.shape[-1], cell),
+    )
+
+
+def _window_span(start: int, stop: int, size: int, cell: int) -> slice:
+    """[start, stop) widened by WINDOW_HALO. The start falls on the band pass's tile grid
+    (a multiple of its step, itself a multiple of the cell) so the band's tiles sit where
+    they would on the whole level; the stop stays on the cell grid."""
+    step = REFINE_TILE - 2 * REFINE_TILE_MARGIN
+    assert step % cell == 0
+    start = max(0, start - WINDOW_HALO) // step * step
+    stop = min(size, -(-(stop + WINDOW_HALO) // cell) * cell)
+    return slice(start, stop)
 
 
 def refine_unreplaced(

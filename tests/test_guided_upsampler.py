@@ -152,3 +152,49 @@ def test_band_tiles_are_found_from_box_sums_exactly_as_by_visiting_every_tile() 
                 )
             ]
             assert _tiles_with_hole_in_core(hole, tile_h, tile_w) == visited
+
+
+def test_each_stage_works_on_a_window_and_the_cascade_does_not_change(monkeypatch) -> None:
+    """Stages run on the cells they read plus a halo; the result must equal a run on the
+    whole of every level (sources limited so the window is much smaller than the level)."""
+    from iic_engine import guided_upsampling as cascade
+
+    torch.manual_seed(5)
+    upsampler = GuidedUpsampler().eval()
+    upsampler.to_rgb[1].reset_parameters()  # non-zero detail, so the features matter
+    side = 512
+    y, x = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    image = (torch.sin(x / 5.0) * torch.cos(y / 7.0)).expand(1, 3, side, side).clone()
+    image += 0.1 * torch.rand(1, 3, side, side)
+    hole = torch.zeros(1, 1, side, side)
+    hole[..., 200:290, 230:330] = 1
+    hole[..., 290:293, 250:260] = 1  # a thin part: partly valid patches for the band pass
+    pyramid = cascade.build_pyramid(image, hole, None, stages=2)
+    lr_result = pyramid.images[0].clone()
+
+    def generate(z, m):  # fills with the mean of the known pixels, confident everywhere
+        known = (z * (1 - m)).sum(dim=(2, 3), keepdim=True) / (1 - m).sum(dim=(2, 3), keepdim=True)
+        return z * (1 - m) + known * m, torch.ones_like(m)
+
+    windows = []
+
+    def recorded(*args):
+        window = cascade_window(*args)
+        windows.append(window)
+        return window
+
+    cascade_window = cascade.stage_window
+    monkeypatch.setattr(cascade, "stage_window", recorded)
+    with torch.no_grad():
+        windowed = cascade.upsample_cascade(upsampler, generate, lr_result, pyramid, 300)
+    monkeypatch.setattr(
+        cascade,
+        "stage_window",
+        lambda _u, h, _a, _m: (slice(0, h.shape[-2]), slice(0, h.shape[-1])),
+    )
+    with torch.no_grad():
+        whole = cascade.upsample_cascade(upsampler, generate, lr_result, pyramid, 300)
+    last_rows, last_cols = windows[-1]
+    assert (last_rows.stop - last_rows.start) * (last_cols.stop - last_cols.start) < side * side / 2
+    torch.testing.assert_close(windowed, whole, atol=1e-5, rtol=1e-5)
+    assert torch.equal(windowed * (1 - hole), image * (1 - hole))
