@@ -13,6 +13,7 @@ from iic_client.client import (
     JobResult,
     RemovalRequest,
 )
+from iic_client.daemon_start import start_detached_daemon
 
 __all__ = [
     "ClientError",
@@ -23,4 +24,5 @@ __all__ = [
     "JobProgress",
     "JobResult",
     "RemovalRequest",
+    "start_detached_daemon",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -104,7 +103,7 @@ def connect(client: ModuleType, settings: DaemonSettings) -> Any:
                 f"{error} ({SETTINGS_FILE} names {settings.iic_inpaint_path} to start it, "
                 "but GIMP cannot see that program.)"
             ) from None
-    start_daemon(settings.start_command)
+    start_daemon(client, settings.start_command)
     deadline = time.monotonic() + settings.start_timeout_s
     while True:
         try:
@@ -118,32 +117,13 @@ def connect(client: ModuleType, settings: DaemonSettings) -> Any:
             time.sleep(CONNECT_RETRY_S)
 
 
-def start_daemon(command: tuple[str, ...]) -> None:
+def start_daemon(client: ModuleType, command: tuple[str, ...]) -> None:
     """Start the daemon detached: it must outlive this process and GIMP's plug-in process,
     which GIMP kills when the person cancels the progress bar."""
     try:
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_daemon_environment(),
-            **_detached(),
-        )
+        client.start_detached_daemon(command)
     except OSError as error:
         raise DaemonUnavailable(
             f"Could not start the IIC Inpaint daemon with {' '.join(command)!r} ({error}). "
             f'Fix "iic_inpaint_path" in {SETTINGS_FILE}, or start it yourself: iic-inpaint serve'
         ) from None
-
-
-def _daemon_environment() -> dict[str, str]:
-    # GIMP's own Python settings must not leak into the daemon's interpreter.
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-
-
-def _detached() -> dict[str, Any]:
-    if sys.platform == "win32":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
-        return {"creationflags": flags}
-    return {"start_new_session": True}
