@@ -175,10 +175,8 @@ def _tiles_with_hole_in_core(hole: torch.Tensor, tile_h: int, tile_w: int) -> li
     height, width = hole.shape[-2:]
     tops = torch.tensor(_tile_starts(height, tile_h))
     lefts = torch.tensor(_tile_starts(width, tile_w))
-    core_top = tops + (tops > 0) * REFINE_TILE_MARGIN
-    core_bottom = tops + tile_h - (tops + tile_h < height) * REFINE_TILE_MARGIN
-    core_left = lefts + (lefts > 0) * REFINE_TILE_MARGIN
-    core_right = lefts + tile_w - (lefts + tile_w < width) * REFINE_TILE_MARGIN
+    core_top, core_bottom = _core_span(tops, tile_h, height)
+    core_left, core_right = _core_span(lefts, tile_w, width)
     counts = F.pad((hole[0, 0] > 0).cpu().long().cumsum(0).cumsum(1), (1, 0, 1, 0))
     top_rows, bottom_rows = counts[core_top], counts[core_bottom]
     in_core = (
@@ -198,14 +196,20 @@ def _tile_starts(size: int, tile: int) -> list[int]:
     return starts
 
 
+def _core_span(starts: torch.Tensor, tile: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[begin, end) of the cores of tiles starting at `starts` along one axis: the tile less
+    its edge margin on each side, except where that edge is the image's."""
+    begin = starts + (starts > 0) * REFINE_TILE_MARGIN
+    end = starts + tile - (starts + tile < size) * REFINE_TILE_MARGIN
+    return begin, end
+
+
 def _core(
     top: int, left: int, tile_h: int, tile_w: int, height: int, width: int, like: torch.Tensor
 ) -> torch.Tensor:
     """1 on the tile's core (its edge margin excluded unless the edge is the image's)."""
     core = torch.zeros((1, 1, tile_h, tile_w), dtype=like.dtype, device=like.device)
-    y0 = 0 if top == 0 else REFINE_TILE_MARGIN
-    x0 = 0 if left == 0 else REFINE_TILE_MARGIN
-    y1 = tile_h if top + tile_h >= height else tile_h - REFINE_TILE_MARGIN
-    x1 = tile_w if left + tile_w >= width else tile_w - REFINE_TILE_MARGIN
+    y0, y1 = (int(v) - top for v in _core_span(torch.tensor(top), tile_h, height))
+    x0, x1 = (int(v) - left for v in _core_span(torch.tensor(left), tile_w, width))
     core[..., y0:y1, x0:x1] = 1
     return core

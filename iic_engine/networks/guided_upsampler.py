@@ -268,7 +268,7 @@ class GuidedUpsampler(nn.Module):
             chunk,
         )
         hole_y, hole_x = hole_index // gw, hole_index % gw
-        cells[hole_y, hole_x] = blended.view(-1, channels, p, p).to(features.dtype)
+        cells[hole_y, hole_x] = blended.view(-1, channels, p, p)
 
     def _unreplaced_hole(self, hr_hole: torch.Tensor, grid: PatchGrid) -> torch.Tensor:
         not_replaced = ~grid.hole if bool(grid.source.any()) else torch.ones_like(grid.hole)
