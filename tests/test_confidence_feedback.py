@@ -66,7 +66,9 @@ def test_pixels_never_trusted_keep_the_first_prediction() -> None:
     assert torch.allclose(trace.completed, torch.full_like(z1, 0.3))
     assert torch.equal(trace.remaining_hole, m1)
     # Known pixels are never altered, whatever the generator returns there.
-    assert all(torch.equal(step.update * (1 - m1), torch.zeros_like(m1)) for step in trace.iterations)
+    assert all(
+        torch.equal(step.update * (1 - m1), torch.zeros_like(m1)) for step in trace.iterations
+    )
 
 
 def test_known_pixels_pass_through_unchanged() -> None:

@@ -5,7 +5,10 @@ on (seed, step)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ from iic_engine.training.config import (
     RunConfig,
     TrainingConfig,
     UpsamplerStageConfig,
+    config_to_toml,
     load_config,
     with_overrides,
 )
@@ -39,6 +43,7 @@ from iic_engine.training.data import (
 )
 from iic_engine.training.export import export_weights
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
+from iic_engine.training.runtime import Runtime
 from iic_engine.training.trainer import train
 
 
@@ -194,3 +199,46 @@ def test_a_resumed_run_uses_the_learning_rate_of_its_config(tmp_path: Path) -> N
     load_checkpoint(tmp_path, {"m": module}, {"m": after}, torch.device("cpu"))
     assert after.param_groups[0]["lr"] == 3e-4 and after.param_groups[0]["betas"] == (0.9, 0.999)
     assert after.state  # the moments came back
+
+
+def test_bf16_precision_autocasts_on_the_cpu_and_keeps_float32_weights(
+    data_root: Path, tmp_path: Path
+) -> None:
+    conv = torch.nn.Conv2d(3, 4, 3)
+    image = torch.rand(1, 3, 8, 8)
+    cpu = torch.device("cpu")
+    for precision, expected in (("bf16", torch.bfloat16), ("auto", torch.float32)):
+        with Runtime(device=cpu, precision=precision).autocast():
+            assert conv(image).dtype == expected, precision
+    with pytest.raises(ValueError, match="run.precision"):
+        TrainingConfig(run=RunConfig(precision="fp16"))
+
+    summary = train(with_overrides(_config(data_root, tmp_path / "bf16"), precision="bf16"))
+    assert all(math.isfinite(v) for v in summary.last_losses.values())
+    weights = load_module_state(tmp_path / "bf16", "generator")
+    assert {value.dtype for value in weights.values() if value.is_floating_point()} == {
+        torch.float32
+    }
+
+
+def test_torchrun_trains_two_ranks_that_stay_in_step(data_root: Path, tmp_path: Path) -> None:
+    """The multi-GPU launch, on the CPU (gloo): DDP must keep both ranks' weights equal, and
+    only rank 0 logs and checkpoints."""
+    config = with_overrides(_config(data_root, tmp_path / "ddp"), threads=1)
+    (tmp_path / "ddp.toml").write_text(config_to_toml(config))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    train_command = ["--nproc-per-node", "2", "-m", "iic_cli.main", "train"]
+    completed = subprocess.run(
+        [*launch, *train_command, "--config", str(tmp_path / "ddp.toml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    records = [
+        json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
+    ]
+    assert [r["event"] for r in records if "event" in r] == ["start", "stop"]
+    assert records[0]["world_size"] == 2
+    assert records[-1] == {**records[-1], "step": 2, "replicas_agree": True}
+    assert [r["step"] for r in records if "total" in r] == [1, 2]

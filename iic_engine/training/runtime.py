@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ class Runtime:
     device: torch.device
     rank: int = 0
     world_size: int = 1
+    precision: str = "auto"
 
     @property
     def is_main(self) -> bool:
@@ -38,11 +39,17 @@ class Runtime:
         # Faster convolutions with tensor cores; on the CPU it measured no better.
         return self.device.type == "cuda"
 
+    @property
+    def uses_bf16(self) -> bool:
+        if self.precision == "auto":
+            return self.device.type == "cuda"
+        return self.precision == "bf16"
+
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
-        """bf16 autocast on CUDA; full precision elsewhere."""
-        if self.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+        """bf16 autocast where the run's precision asks for it; full precision otherwise."""
+        if self.uses_bf16:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
                 yield
         else:
             yield
@@ -73,19 +80,32 @@ class Runtime:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item() > 0)
 
+    def replicas_agree(self, modules: Iterable[nn.Module]) -> bool:
+        """True if every rank holds the same weights, as DDP should keep them (one all-reduce
+        of per-parameter sums each way); always true in a single process."""
+        if not self.distributed:
+            return True
+        sums = torch.stack(
+            [p.detach().double().sum() for module in modules for p in module.parameters()]
+        )
+        low, high = sums.clone(), sums.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        return torch.equal(low, high)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
 
 
-def start_runtime(requested_device: str, threads: int = 0) -> Runtime:
+def start_runtime(requested_device: str, threads: int = 0, precision: str = "auto") -> Runtime:
     if threads > 0:
         torch.set_num_threads(threads)
     # Fixed crop sizes: let cuDNN pick the fastest convolution algorithms once.
     torch.backends.cudnn.benchmark = True
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return Runtime(device=select_device(requested_device))
+        return Runtime(device=select_device(requested_device), precision=precision)
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available() and requested_device in ("auto", "cuda"):
@@ -97,7 +117,7 @@ def start_runtime(requested_device: str, threads: int = 0) -> Runtime:
         backend = "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    return Runtime(device=device, rank=rank, world_size=world_size)
+    return Runtime(device=device, rank=rank, world_size=world_size, precision=precision)
 
 
 def stop_runtime(runtime: Runtime) -> None:

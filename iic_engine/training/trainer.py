@@ -101,7 +101,7 @@ class _StopRequest:
 
 def train(config: TrainingConfig) -> TrainingSummary:
     run = config.run
-    runtime = start_runtime(run.device, run.threads)
+    runtime = start_runtime(run.device, run.threads, run.precision)
     torch.manual_seed(run.seed + runtime.rank)
     stage = build_stage(config, runtime)
     resume = load_checkpoint(run.directory, stage.modules, stage.optimizers, runtime.device)
@@ -179,11 +179,20 @@ def train(config: TrainingConfig) -> TrainingSummary:
         if runtime.agree(out_of_time or stop.requested):
             break
     checkpoint()
+    # A collective: every rank takes part, rank 0 records it.
+    replicas_agree = runtime.replicas_agree(stage.modules.values())
     if runtime.is_main:
         if step % run.validate_every_steps and step > resume.step:
             # Every invocation ends with a score, so each GPU chunk reports where the run is.
             val_psnr = validate()
-        append_log(run.directory, {"event": "stop", "step": step, "elapsed_s": round(elapsed(), 1)})
+        stop_record: dict[str, object] = {
+            "event": "stop",
+            "step": step,
+            "elapsed_s": round(elapsed(), 1),
+        }
+        if runtime.distributed:
+            stop_record["replicas_agree"] = replicas_agree
+        append_log(run.directory, stop_record)
     runtime.barrier()
     stop_runtime(runtime)
     return TrainingSummary(
