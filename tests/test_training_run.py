@@ -143,6 +143,29 @@ def test_upsampler_stage_trains_and_checkpoints(data_root: Path, tmp_path: Path)
     assert set(load_module_state(tmp_path / "upsampler", "upsampler")) >= {"softmax_scale"}
 
 
+def test_the_softmax_temperature_trains_at_its_own_rate_and_old_runs_resume(
+    data_root: Path, tmp_path: Path
+) -> None:
+    base = _config(data_root, tmp_path / "upsampler")
+    config = TrainingConfig(
+        run=with_overrides(base, stage="upsampler", max_steps=1).run,
+        data=base.data,
+        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    )
+
+    def temperature() -> float:
+        return float(load_module_state(tmp_path / "upsampler", "upsampler")["softmax_scale"])
+
+    train(config)  # one optimizer group, as runs made before the option were saved
+    shared_rate = temperature()
+    # Adam moves a parameter by about its rate per step, whatever its gradient's size.
+    assert abs(shared_rate - config.upsampler.initial_softmax_scale) <= 1.5e-4
+    own_rate = dataclasses.replace(config.optim, softmax_scale_learning_rate=0.5)
+    resumed = train(dataclasses.replace(with_overrides(config, max_steps=2), optim=own_rate))
+    assert (resumed.first_step, resumed.last_step) == (1, 2)
+    assert 0.1 < abs(temperature() - shared_rate) <= 0.5 + 1e-3
+
+
 def test_salient_object_stays_out_of_the_hole_after_crop_scale_and_flip(data_root: Path) -> None:
     image = np.zeros((120, 150, 3), dtype=np.uint8)
     salient = np.zeros((120, 150), dtype=bool)

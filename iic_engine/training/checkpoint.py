@@ -109,6 +109,24 @@ def _checkpoint_folder(directory: str | Path) -> Path | None:
     return None
 
 
+def _regrouped(saved: dict, optimizer: torch.optim.Optimizer) -> dict:
+    """A state saved with other parameter groups (before a parameter got its own learning
+    rate, say), its parameters in the same order, split the way the optimizer groups them
+    now. Counts that differ are left for `load_state_dict` to refuse."""
+    saved_groups = saved["param_groups"]
+    if len(saved_groups) == len(optimizer.param_groups):
+        return saved
+    indices = [index for group in saved_groups for index in group["params"]]
+    sizes = [len(group["params"]) for group in optimizer.param_groups]
+    if len(indices) != sum(sizes):
+        return saved
+    groups, start = [], 0
+    for size in sizes:
+        groups.append({**saved_groups[0], "params": indices[start : start + size]})
+        start += size
+    return {**saved, "param_groups": groups}
+
+
 def load_checkpoint(
     directory: str | Path,
     modules: dict[str, nn.Module],
@@ -133,7 +151,7 @@ def load_checkpoint(
                 {key: value for key, value in group.items() if key != "params"}
                 for group in optimizer.param_groups
             ]
-            optimizer.load_state_dict(payload["optimizer"])
+            optimizer.load_state_dict(_regrouped(payload["optimizer"], optimizer))
             for group, settings in zip(optimizer.param_groups, configured, strict=True):
                 group.update(settings)
     state = json.loads((folder / STATE_NAME).read_text())

@@ -25,6 +25,20 @@ from iic_engine.training.runtime import Runtime
 from iic_engine.weights import load_weights
 
 
+def _parameter_groups(upsampler: GuidedUpsampler, scale_learning_rate: float) -> list[dict]:
+    """The softmax temperature, with its own rate when one is set, then the network's weights.
+    `parameters()` yields the temperature (a direct parameter) first, so the order matches a
+    single group's and a checkpoint saved before the split still resumes (`load_checkpoint`
+    regroups)."""
+    weights = [p for name, p in upsampler.named_parameters() if name != "softmax_scale"]
+    if scale_learning_rate <= 0:
+        return [{"params": [upsampler.softmax_scale, *weights]}]
+    return [
+        {"params": [upsampler.softmax_scale], "lr": scale_learning_rate},
+        {"params": weights},
+    ]
+
+
 class UpsamplerStage:
     def __init__(self, config: TrainingConfig, runtime: Runtime) -> None:
         self.config = config
@@ -39,11 +53,16 @@ class UpsamplerStage:
             "upsampler": self.upsampler,
             "discriminator": self.discriminator,
         }
+        optim = config.optim
         self.optimizers: dict[str, torch.optim.Optimizer] = {
-            name: torch.optim.Adam(
-                module.parameters(), lr=config.optim.learning_rate, betas=config.optim.betas
-            )
-            for name, module in self.modules.items()
+            "upsampler": torch.optim.Adam(
+                _parameter_groups(self.upsampler, optim.softmax_scale_learning_rate),
+                lr=optim.learning_rate,
+                betas=optim.betas,
+            ),
+            "discriminator": torch.optim.Adam(
+                self.discriminator.parameters(), lr=optim.learning_rate, betas=optim.betas
+            ),
         }
 
     def _low_resolution_completion(self, config: TrainingConfig) -> FeedbackTraining | None:
