@@ -265,3 +265,21 @@ def test_torchrun_trains_two_ranks_that_stay_in_step(data_root: Path, tmp_path: 
     assert records[0]["world_size"] == 2
     assert records[-1] == {**records[-1], "step": 2, "replicas_agree": True}
     assert [r["step"] for r in records if "total" in r] == [1, 2]
+
+
+@pytest.mark.parametrize("stage", ["generator", "upsampler"])
+def test_the_cuda_layout_trains_both_stages(
+    stage: str, data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a CUDA run changes, on the CPU: channels_last modules and batches under bf16
+    autocast. Reshapes that assume a contiguous layout would fail here first."""
+    monkeypatch.setattr(Runtime, "channels_last", property(lambda self: True))
+    base = _config(data_root, tmp_path / stage)
+    config = TrainingConfig(
+        run=with_overrides(base, stage=stage, max_steps=1, precision="bf16").run,
+        data=base.data,
+        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    )
+    summary = train(config)
+    assert summary.last_step == 1 and summary.validation_psnr is not None
+    assert all(math.isfinite(v) for v in [*summary.last_losses.values(), summary.validation_psnr])
