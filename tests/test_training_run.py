@@ -40,11 +40,12 @@ from iic_engine.training.data import (
     assemble_batch,
     pack_training_data,
     photo_names,
+    resident_photos,
 )
 from iic_engine.training.export import export_weights
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.runtime import Runtime
-from iic_engine.training.trainer import train
+from iic_engine.training.trainer import build_stage, train
 
 
 @pytest.fixture(scope="module")
@@ -283,3 +284,40 @@ def test_the_cuda_layout_trains_both_stages(
     summary = train(config)
     assert summary.last_step == 1 and summary.validation_psnr is not None
     assert all(math.isfinite(v) for v in [*summary.last_losses.values(), summary.validation_psnr])
+
+
+@pytest.mark.parametrize("stage_name", ["generator", "upsampler"])
+def test_an_untrained_stage_completes_with_its_first_guess(
+    stage_name: str, data_root: Path, tmp_path: Path
+) -> None:
+    """The start of the log compares validation with the stage's first guess (what its
+    networks refine): with zero-initialised outputs and one feedback pass, training starts
+    exactly there."""
+    base = _config(data_root, tmp_path / stage_name)
+    config = TrainingConfig(
+        run=with_overrides(base, stage=stage_name).run,
+        data=base.data,
+        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+        loss=dataclasses.replace(base.loss, feedback_iterations=1),
+    )
+    stage = build_stage(config, Runtime(device=torch.device("cpu")))
+    photos = TrainingPhotos.load(data_root, validation_count=2)
+    resident = resident_photos(photos, torch.device("cpu"))
+    planner = BatchPlanner(
+        photos,
+        HoleSampler(config.holes, ObjectMaskPool.load(data_root / "masks")),
+        dataclasses.replace(config.data, crop=stage.crop),
+        2,
+        seed=3,
+    )
+    images, holes = assemble_batch(resident, planner.plan(0), stage.crop)
+    guess = stage.first_guess(images, holes)
+    assert torch.equal(guess * (1 - holes), images * (1 - holes))
+    assert not torch.equal(guess, images * (1 - holes))  # the hole was filled
+    assert torch.allclose(stage.complete(images, holes), guess, atol=1e-6)
+
+    summary = train(with_overrides(config, max_steps=1))
+    start = json.loads((tmp_path / stage_name / "log.jsonl").read_text().splitlines()[0])
+    assert math.isfinite(start["validation_psnr_first_guess"])
+    assert start["validation_psnr_first_guess"] != start["validation_psnr_telea"]
+    assert summary.validation_psnr is not None

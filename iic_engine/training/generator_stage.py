@@ -8,6 +8,7 @@ from torch import nn
 
 from iic_engine.networks.discriminator import PatchDiscriminator
 from iic_engine.networks.generator import Generator
+from iic_engine.networks.push_pull_fill import push_pull_fill
 from iic_engine.training.config import TrainingConfig
 from iic_engine.training.feedback_training import FeedbackPass, FeedbackTraining, as_passes
 from iic_engine.training.losses import (
@@ -129,6 +130,12 @@ class GeneratorStage:
             "hole_confidence": float((first.confidence.detach() * first.hole).sum() / hole_pixels),
             "last_hole_share": float(last.hole.sum() / hole_pixels),
         }
+
+    @torch.no_grad()
+    def first_guess(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """What the networks refine, with nothing learned: the membrane fill."""
+        incomplete = images * (1 - holes)
+        return push_pull_fill(incomplete, holes) * holes + incomplete
 
     @torch.no_grad()
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:

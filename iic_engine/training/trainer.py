@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,6 +32,8 @@ from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.runtime import Runtime, start_runtime, stop_runtime
 from iic_engine.training.upsampler_stage import UpsamplerStage
 
+Completion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 class Stage(Protocol):
     crop: int
@@ -40,6 +43,8 @@ class Stage(Protocol):
     def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]: ...
 
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor: ...
+
+    def first_guess(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,14 @@ def build_stage(config: TrainingConfig, runtime: Runtime) -> Stage:
 
 
 def validation_psnr(
-    stage: Stage, photos: list[torch.Tensor], plan: BatchPlan, crop: int, batch_size: int
+    complete: Completion, photos: list[torch.Tensor], plan: BatchPlan, crop: int, batch_size: int
 ) -> float:
-    """Mean whole-image PSNR (values in [0,1]) of the completed validation crops."""
+    """Mean whole-image PSNR (values in [0,1]) of the validation crops as `complete` fills
+    them (a stage's `complete` or its `first_guess`)."""
     scores = []
     for start in range(0, len(plan.photos), batch_size):
         images, holes = assemble_batch(photos, plan, crop, slice(start, start + batch_size))
-        completed = stage.complete(images, holes)
+        completed = complete(images, holes)
         for result, truth in zip(completed, images, strict=True):
             scores.append(
                 psnr(
@@ -137,13 +143,17 @@ def train(config: TrainingConfig) -> TrainingSummary:
             )
 
     def validate() -> float:
-        score = validation_psnr(stage, resident, validation, stage.crop, run.batch_size)
+        score = validation_psnr(stage.complete, resident, validation, stage.crop, run.batch_size)
         append_log(run.directory, {"step": step, "validation_psnr": score})
         print(f"step={step} validation_psnr={score:.3f}", flush=True)
         return score
 
     if runtime.is_main:
         reference = telea_validation_psnr(resident, validation, stage.crop)
+        # What training has added is the distance from this score, not from Telea's.
+        first_guess = validation_psnr(
+            stage.first_guess, resident, validation, stage.crop, run.batch_size
+        )
         append_log(
             run.directory,
             {
@@ -153,9 +163,14 @@ def train(config: TrainingConfig) -> TrainingSummary:
                 "world_size": runtime.world_size,
                 "photos": len(photos.names),
                 "validation_psnr_telea": reference,
+                "validation_psnr_first_guess": first_guess,
             },
         )
-        print(f"step={step} validation_psnr_telea={reference:.3f} (the floor to beat)", flush=True)
+        print(
+            f"step={step} validation_psnr_telea={reference:.3f} (the floor to beat) "
+            f"validation_psnr_first_guess={first_guess:.3f} (what the networks refine)",
+            flush=True,
+        )
     for plan in loader:
         images, holes = assemble_batch(resident, plan, stage.crop)
         losses = stage.train_step(images, holes)

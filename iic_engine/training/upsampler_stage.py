@@ -129,6 +129,14 @@ class UpsamplerStage:
         return d_loss.detach()
 
     @torch.no_grad()
+    def first_guess(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """What the network refines, with nothing learned: the low-resolution completion
+        upsampled bilinearly."""
+        low, incomplete = self._inputs(images, holes)
+        upsampled = F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
+        return upsampled * holes + incomplete
+
+    @torch.no_grad()
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
         self.upsampler.eval()
         low, incomplete = self._inputs(images, holes)
