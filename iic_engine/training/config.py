@@ -112,8 +112,8 @@ class RunConfig:
     # CPU threads for torch (0 = torch's default).
     threads: int = 0
     # Autocast: "auto" is bf16 on CUDA and float32 elsewhere; "bf16" also on the CPU, where
-    # CPUs with AVX512-BF16 or AMX train ~1.4× faster (measured on the 2-core CI-class EPYC);
-    # "fp32" never.
+    # CPUs with AVX512-BF16 or AMX train 1.5–2.5× faster (bench/training_step.py on the
+    # 2-core CI-class EPYC); "fp32" never.
     precision: str = "auto"
 
 
