@@ -30,9 +30,9 @@ def _parameter_groups(upsampler: GuidedUpsampler, scale_learning_rate: float) ->
     `parameters()` yields the temperature (a direct parameter) first, so the order matches a
     single group's and a checkpoint saved before the split still resumes (`load_checkpoint`
     regroups)."""
-    weights = [p for name, p in upsampler.named_parameters() if name != "softmax_scale"]
     if scale_learning_rate <= 0:
-        return [{"params": [upsampler.softmax_scale, *weights]}]
+        return [{"params": list(upsampler.parameters())}]
+    weights = [p for name, p in upsampler.named_parameters() if name != "softmax_scale"]
     return [
         {"params": [upsampler.softmax_scale], "lr": scale_learning_rate},
         {"params": weights},
