@@ -67,6 +67,8 @@ def _config(data_root: Path, run_directory: Path) -> TrainingConfig:
             device="cpu",
         ),
         data=DataConfig(root=str(data_root), crop=64, validation_photos=2),
+        # Read only by upsampler-stage runs: the packed photos are 96 px on the short side.
+        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
     )
 
 
@@ -132,11 +134,8 @@ def test_a_batch_depends_only_on_seed_and_step(data_root: Path) -> None:
 
 
 def test_upsampler_stage_trains_and_checkpoints(data_root: Path, tmp_path: Path) -> None:
-    base = _config(data_root, tmp_path / "upsampler")
-    config = TrainingConfig(
-        run=with_overrides(base, stage="upsampler", max_steps=1).run,
-        data=base.data,
-        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    config = with_overrides(
+        _config(data_root, tmp_path / "upsampler"), stage="upsampler", max_steps=1
     )
     summary = train(config)
     assert summary.last_step == 1
@@ -147,11 +146,8 @@ def test_upsampler_stage_trains_and_checkpoints(data_root: Path, tmp_path: Path)
 def test_the_softmax_temperature_trains_at_its_own_rate_and_old_runs_resume(
     data_root: Path, tmp_path: Path
 ) -> None:
-    base = _config(data_root, tmp_path / "upsampler")
-    config = TrainingConfig(
-        run=with_overrides(base, stage="upsampler", max_steps=1).run,
-        data=base.data,
-        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    config = with_overrides(
+        _config(data_root, tmp_path / "upsampler"), stage="upsampler", max_steps=1
     )
 
     def temperature() -> float:
@@ -275,11 +271,8 @@ def test_the_cuda_layout_trains_both_stages(
     """What a CUDA run changes, on the CPU: channels_last modules and batches under bf16
     autocast. Reshapes that assume a contiguous layout would fail here first."""
     monkeypatch.setattr(Runtime, "channels_last", property(lambda self: True))
-    base = _config(data_root, tmp_path / stage)
-    config = TrainingConfig(
-        run=with_overrides(base, stage=stage, max_steps=1, precision="bf16").run,
-        data=base.data,
-        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
+    config = with_overrides(
+        _config(data_root, tmp_path / stage), stage=stage, max_steps=1, precision="bf16"
     )
     summary = train(config)
     assert summary.last_step == 1 and summary.validation_psnr is not None
@@ -293,13 +286,8 @@ def test_an_untrained_stage_completes_with_its_first_guess(
     """The start of the log compares validation with the stage's first guess (what its
     networks refine): with zero-initialised outputs and one feedback pass, training starts
     exactly there."""
-    base = _config(data_root, tmp_path / stage_name)
-    config = TrainingConfig(
-        run=with_overrides(base, stage=stage_name).run,
-        data=base.data,
-        upsampler_stage=UpsamplerStageConfig(hr_crop=64),
-        loss=dataclasses.replace(base.loss, feedback_iterations=1),
-    )
+    base = with_overrides(_config(data_root, tmp_path / stage_name), stage=stage_name)
+    config = dataclasses.replace(base, loss=dataclasses.replace(base.loss, feedback_iterations=1))
     stage = build_stage(config, Runtime(device=torch.device("cpu")))
     photos = TrainingPhotos.load(data_root, validation_count=2)
     resident = resident_photos(photos, torch.device("cpu"))
