@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 import iic_client
 
 REPORT = """
@@ -30,8 +32,5 @@ def test_the_daemon_starts_in_its_own_session_without_the_editors_python_path(
 
 
 def test_a_missing_program_is_an_os_error_the_plugins_turn_into_advice(tmp_path: Path) -> None:
-    try:
+    with pytest.raises(OSError):
         iic_client.start_detached_daemon([str(tmp_path / "no-such-iic-inpaint"), "serve"])
-    except OSError:
-        return
-    raise AssertionError("starting a missing program must fail")
