@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import iic_client
@@ -168,14 +169,24 @@ EDITOR_PLUGINS: dict[str, EditorPlugin] = {
 }
 
 
+# The wheel carries plugins/ here (setup.py copies it at build time).
+PACKAGED_PLUGINS_DIR = "editor_plugins"
+
+
 def plugins_source_dir() -> Path:
-    source = Path(__file__).resolve().parents[1] / "plugins"
-    if not source.is_dir():
-        raise PluginInstallError(
-            f"The editor plug-ins are not next to this installation ({source} is missing). "
-            "Run `iic-inpaint install-plugin` from a source checkout of IIC Inpaint."
-        )
-    return source
+    """The editor plug-ins' source: inside the installed package, or a checkout's plugins/
+    (an editable install, or running from the source tree)."""
+    packaged = Path(str(resources.files("iic_cli") / PACKAGED_PLUGINS_DIR))
+    checkout = Path(__file__).resolve().parents[1]
+    if packaged.is_dir():
+        return packaged
+    if (checkout / "pyproject.toml").is_file() and (checkout / "plugins").is_dir():
+        return checkout / "plugins"
+    raise PluginInstallError(
+        f"The editor plug-ins are missing from this installation ({packaged} does not "
+        "exist, and it is not a source checkout). Reinstall IIC Inpaint from its wheel or sdist "
+        "(`pip install --force-reinstall iic-inpaint`), which carry them."
+    )
 
 
 def install_plugin(

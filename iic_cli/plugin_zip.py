@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from iic_cli.plugin_installer import (
@@ -26,6 +27,7 @@ from iic_cli.plugin_installer import (
     vendor_packages,
 )
 
+DISTRIBUTION_NAME = "iic-inpaint"  # as in pyproject.toml, for the zip's version
 _LINUX_TAG = re.compile(r"^(?:many|musl)linux(?:_\d+_\d+|1|2010|2014)_(?P<machine>.+)$")
 _MAC_TAG = re.compile(r"^macosx_\d+_\d+_(?P<machine>.+)$")
 _NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", VENDOR_DIR_NAME)
@@ -67,30 +69,76 @@ KRITA_RELEASE_TARGETS: tuple[WheelTarget, ...] = (
 )
 
 
+# Only Krita imports a plug-in from a zip (and picks vendor/<key>/ at run time); GIMP's
+# plug-in is installed with `install-plugin gimp`.
+ZIP_EDITORS = ("krita",)
+
+
+@dataclass(frozen=True)
+class UnavailableWheels:
+    """A target whose pyzmq and msgpack wheels pip could not get."""
+
+    target: WheelTarget
+    reason: str  # pip's own account, shortened
+
+
+@dataclass(frozen=True)
+class PluginZip:
+    """A written release zip and which of its targets carry the network packages."""
+
+    path: Path
+    vendored: tuple[WheelTarget, ...]
+    unavailable: tuple[UnavailableWheels, ...]
+
+
+def default_zip_name(editor: str) -> str:
+    """e.g. "iic_remove_object-0.1.0.zip"."""
+    return f"{EDITOR_PLUGINS[editor].folder}-{_installed_version()}.zip"
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION_NAME)
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "dev"
+
+
 def build_plugin_zip(
     editor: str, zip_path: Path, targets: Sequence[WheelTarget] = KRITA_RELEASE_TARGETS
-) -> Path:
-    """Write `zip_path`: the plug-in folder and companion files, vendored for `targets`."""
-    if editor not in EDITOR_PLUGINS:
+) -> PluginZip:
+    """Write `zip_path`: the plug-in folder and companion files, vendored for `targets`.
+
+    A target whose wheels pip cannot get (offline, or no such wheels) is left out of
+    vendor/ and reported: on that platform the plug-in's button shows the command to run
+    instead (plugins/krita/iic_remove_object/vendored_packages.py)."""
+    if editor not in ZIP_EDITORS:
         raise PluginInstallError(
-            f"Unknown editor {editor!r}: choose {' or '.join(EDITOR_PLUGINS)}."
+            f"Only {' and '.join(ZIP_EDITORS)} import plug-ins from a zip: install the "
+            f"{editor} plug-in with `iic-inpaint install-plugin {editor}`."
         )
     plugin = EDITOR_PLUGINS[editor]
     source = plugins_source_dir() / editor
+    vendored: list[WheelTarget] = []
+    unavailable: list[UnavailableWheels] = []
     with tempfile.TemporaryDirectory(prefix="iic-plugin-zip-") as scratch:
         staged = Path(scratch) / "staged"
         plugin_dir = staged / plugin.folder
         shutil.copytree(source / plugin.folder, plugin_dir, ignore=_NOT_SHIPPED)
         for target in targets:
-            wheels = download_wheels(
-                Path(scratch) / target.vendor_key, target.python_version, target.platform_tag
-            )
+            try:
+                wheels = download_wheels(
+                    Path(scratch) / target.vendor_key, target.python_version, target.platform_tag
+                )
+            except PluginInstallError as error:
+                unavailable.append(UnavailableWheels(target, str(error)))
+                continue
             vendor_packages(plugin_dir / VENDOR_DIR_NAME / target.vendor_key, wheels)
+            vendored.append(target)
         for name in plugin.companion_files:
             shutil.copy2(source / name, staged / name)
         zip_path.parent.mkdir(parents=True, exist_ok=True)
         _write_zip(staged, zip_path)
-    return zip_path
+    return PluginZip(zip_path, tuple(vendored), tuple(unavailable))
 
 
 def _write_zip(staged: Path, zip_path: Path) -> None:
