@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "iic_cli.remove_command",
     "iic_cli.serve_command",
     "iic_cli.plugin_command",
+    "iic_cli.plugin_zip_command",
     "iic_cli.train_command",
     "iic_cli.eval_command",
     "iic_cli.show_samples_command",
