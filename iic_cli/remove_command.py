@@ -8,9 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
-from iic_cli.image_files import ImageFileError, read_image, read_mask, write_image
+from iic_cli.image_files import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_QUALITY,
+    ImageFileError,
+    read_image,
+    write_image,
+)
+from iic_cli.mask_files import read_mask
 from iic_cli.progress_bar import ProgressBar
 from iic_client import ClientError
+
+
+class OptionError(Exception):
+    """Options that do not go together; the message says which to drop."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,14 +32,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(format from OUT's suffix: .png, .jpg, .tif).",
     )
     parser.add_argument("image", type=Path)
-    parser.add_argument("mask", type=Path, help="white = remove (grey = soft edge)")
+    parser.add_argument("mask", type=Path, help="white = remove (below 50 %% grey = keep)")
     parser.add_argument("out", type=Path)
     parser.add_argument("--avoid", type=Path, help="mask of a region never to copy from")
     parser.add_argument("--use", type=Path, help="mask of the only region to copy from")
+    parser.add_argument(
+        "--soft-mask",
+        action="store_true",
+        help="keep MASK's grey levels as a soft edge (default: cut at 50 %%, so JPEG noise "
+        "around black selects nothing)",
+    )
     parser.add_argument("--iterations", type=int, default=4, help="confidence-feedback iterations")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--weights", type=Path, help="model file (default: the shipped model)")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), help="default: auto (not with --daemon)"
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="model file (default: the shipped model; not with --daemon)"
+    )
     parser.add_argument("--confidence", type=Path, help="also write the confidence map here")
+    parser.add_argument(
+        "--quality",
+        type=_jpeg_quality,
+        default=DEFAULT_QUALITY,
+        help=f"JPEG quality of OUT, 1-100 (default {DEFAULT_QUALITY})",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest file read, in pixels (default {DEFAULT_MAX_PIXELS:,}, Pillow's guard "
+        "against decompression bombs)",
+    )
     parser.add_argument(
         "--daemon", action="store_true", help="run through the running `iic-inpaint serve`"
     )
@@ -39,24 +73,50 @@ def run(args: argparse.Namespace) -> int:
     from iic_engine.errors import InpaintingError  # imports torch: only when removing
 
     try:
-        image = read_image(args.image)
-        hole = read_mask(args.mask)
-        avoid = read_mask(args.avoid) if args.avoid else None
-        use = read_mask(args.use) if args.use else None
+        _check_daemon_options(args)
+        photo = read_image(args.image, args.max_pixels)
+        hole = read_mask(args.mask, soft_edges=args.soft_mask, max_pixels=args.max_pixels)
+        avoid = read_mask(args.avoid, max_pixels=args.max_pixels) if args.avoid else None
+        use = read_mask(args.use, max_pixels=args.max_pixels) if args.use else None
         if args.out.parent and not args.out.parent.exists():
             raise ImageFileError(f"The folder {args.out.parent} does not exist.")
-        result, confidence = _remove(args, image, hole, avoid, use)
-        write_image(args.out, result)
+        result, confidence = _remove(args, photo.pixels, hole, avoid, use)
+        notes = write_image(args.out, result, photo.metadata, args.quality)
         if args.confidence is not None and confidence is not None:
-            write_image(args.confidence, np.rint(confidence * 255).astype(np.uint8))
-    except ImageFileError as error:
+            notes += write_image(args.confidence, np.rint(confidence * 255).astype(np.uint8))
+    except (ImageFileError, OptionError) as error:
         print(f"iic-inpaint: {error}", file=sys.stderr)
         return 2
     except (InpaintingError, ClientError) as error:  # messages that say what to do
         print(f"iic-inpaint: {error}", file=sys.stderr)
         return 2
+    for note in notes:
+        print(f"iic-inpaint: {note}", file=sys.stderr)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _jpeg_quality(text: str) -> int:
+    quality = int(text)
+    if not 1 <= quality <= 100:
+        raise argparse.ArgumentTypeError(
+            f"{quality} is not a JPEG quality: use 1 to 100 (95 is the default)."
+        )
+    return quality
+
+
+def _check_daemon_options(args: argparse.Namespace) -> None:
+    """The daemon runs its own model on its own device: refuse options it would ignore."""
+    ignored = [
+        flag for flag, value in (("--weights", args.weights), ("--device", args.device)) if value
+    ]
+    if args.daemon and ignored:
+        raise OptionError(
+            f"{' and '.join(ignored)} cannot be used with --daemon: the daemon removes with the "
+            "model and device it was started with. Start it with them instead "
+            "(iic-inpaint serve --weights FILE --device DEVICE), or leave out --daemon to "
+            "remove in this process."
+        )
 
 
 def _remove(
@@ -73,9 +133,13 @@ def _remove(
         result = remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
         bar.finish()
         return result
-    from iic_engine import Inpainter
+    from iic_engine import EngineLimits, Inpainter
 
-    inpainter = Inpainter(weights=args.weights, device=args.device)
+    inpainter = Inpainter(
+        weights=args.weights,
+        device=args.device or "auto",
+        limits=EngineLimits(max_image_pixels=args.max_pixels),
+    )
     result = inpainter.remove(
         image, hole, avoid=avoid, use=use, iterations=args.iterations, on_progress=bar.update
     )
