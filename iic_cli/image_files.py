@@ -53,8 +53,8 @@ class PhotoFile:
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoFile:
     """The photo at its own depth: 8-bit, 16-bit (grey or colour) or 32-bit float (grey)."""
     with open_picture(path, max_pixels) as picture:
+        pixels = _decode_pixels(path, picture)  # first: reading EXIF may decode a PNG
         metadata, orientation = read_metadata(picture)
-        pixels = _decode_pixels(path, picture)
     return PhotoFile(turn_upright(pixels, orientation), metadata)
 
 
