@@ -1,8 +1,16 @@
-"""install-plugin: the kritarc edit, the editor entries, and the release zip's vendor folders."""
+"""install-plugin: the kritarc edit, the editor entries; build-plugin-zip: the release zip's
+vendor folders, and what its plug-in says where it carries none for the editor's Python."""
 
 from __future__ import annotations
 
+import os
+import platform
+import re
+import subprocess
 import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 from krita_plugin_source import load_plugin_module
@@ -50,8 +58,6 @@ def test_a_windows_path_is_escaped_the_way_kconfig_reads_it() -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the host tag below is a Linux one")
 def test_the_zip_names_a_vendor_folder_the_way_the_plugin_looks_for_it() -> None:
-    import platform
-
     host = WheelTarget(
         f"{sys.version_info.major}.{sys.version_info.minor}", f"manylinux_2_28_{platform.machine()}"
     )
@@ -66,3 +72,112 @@ def test_krita_release_targets_cover_windows_macos_and_linux() -> None:
         "darwin-arm64-py310",
         "darwin-x86_64-py310",
     }
+
+
+# ---- the release zip (build-plugin-zip) -------------------------------------------------
+
+PLUGIN = EDITOR_PLUGINS["krita"].folder
+# No pyzmq or msgpack wheel exists for it anywhere: a target whose wheels cannot be had.
+UNAVAILABLE = WheelTarget("2.7", "win_amd64")
+# Run by a Python without site-packages, as Krita's: what the plug-in's __init__ does first
+# (vendor/ onto sys.path, then the network packages), printing what its button would say.
+PLUGIN_IMPORT_PROBE = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("vendored_packages", sys.argv[1])
+vendored_packages = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vendored_packages)
+vendored_packages.add_vendor_dir_to_path()
+try:
+    import iic_client, msgpack, zmq
+except ImportError as error:
+    print(vendored_packages.missing_packages_message(error))
+else:
+    print("loaded")
+"""
+
+
+def _host_target() -> WheelTarget:
+    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return WheelTarget(python_version, f"manylinux_2_28_{platform.machine()}")
+
+
+def _iic_inpaint(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "iic_cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _target_option(target: WheelTarget) -> list[str]:
+    return ["--target", f"{target.python_version}:{target.platform_tag}"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the host tag is a Linux one")
+def test_build_plugin_zip_writes_the_plugin_and_leaves_out_wheels_it_cannot_get(
+    tmp_path: Path,
+) -> None:
+    host = _host_target()
+    built = _iic_inpaint(
+        "build-plugin-zip",
+        "krita",
+        *_target_option(host),
+        *_target_option(UNAVAILABLE),
+        cwd=tmp_path,
+    )
+    assert built.returncode == 0, built.stderr
+    (written,) = tmp_path.glob("*.zip")
+    assert written.name == f"{PLUGIN}-{metadata.version('iic-inpaint')}.zip"
+    assert f"for {host.vendor_key}." in built.stdout
+    assert "Import Python Plugin from File" in built.stdout
+    assert UNAVAILABLE.vendor_key in built.stderr
+    assert "iic-inpaint install-plugin krita --python-version 2.7" in built.stderr
+    with zipfile.ZipFile(written) as archive:
+        names = set(archive.namelist())
+    # Krita's importer finds the plug-in by its .desktop file and its folder's own entry
+    assert {f"{PLUGIN}.desktop", f"{PLUGIN}/", f"{PLUGIN}/__init__.py"} <= names
+    for package in ("iic_client", "zmq", "msgpack"):
+        assert f"{PLUGIN}/vendor/{host.vendor_key}/{package}/__init__.py" in names, package
+    assert not any(UNAVAILABLE.vendor_key in name for name in names)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Krita's pykrita folder below is Linux's")
+def test_without_wheels_for_its_python_the_zipped_plugin_names_the_command_that_fixes_it(
+    tmp_path: Path,
+) -> None:
+    zip_path = tmp_path / "plugin.zip"
+    built = _iic_inpaint(
+        "build-plugin-zip",
+        "krita",
+        "--out",
+        str(zip_path),
+        *_target_option(UNAVAILABLE),
+        cwd=tmp_path,
+    )
+    assert built.returncode == 0, built.stderr
+    # where Tools ▸ Scripts ▸ Import Python Plugin from File puts it: Krita's pykrita folder
+    user = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    user["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    pykrita = tmp_path / "data" / "krita" / "pykrita"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(pykrita)
+    probe = tmp_path / "probe.py"
+    probe.write_text(PLUGIN_IMPORT_PROBE)
+    plugin_module = pykrita / PLUGIN / "vendored_packages.py"
+
+    def plugin_says() -> str:
+        # -I -S: no site-packages, no PYTHONPATH: only what the plug-in brings
+        command = [sys.executable, "-I", "-S", str(probe), str(plugin_module)]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    message = plugin_says()
+    named = re.search(r"run:\s+iic-inpaint (install-plugin [^\n]*?)\s+then restart Krita", message)
+    assert named is not None, message
+    fixing = _iic_inpaint(*named[1].split(), cwd=tmp_path, env={**os.environ, **user})
+    assert fixing.returncode == 0, fixing.stderr
+    assert plugin_says().strip() == "loaded"
