@@ -392,7 +392,9 @@ def check_submit(submit: Submit, max_pixels: int) -> None:
         raise ProtocolError(
             ErrorCode.TOO_MANY_PIXELS,
             f"The image is {width}×{height} ({width * height / 1e6:.1f} megapixels); this daemon "
-            f"accepts at most {max_pixels / 1e6:.1f} megapixels. Crop or scale the image first.",
+            f"accepts at most {max_pixels / 1e6:.1f} megapixels. Crop or scale the image first, "
+            f"or restart the daemon with a higher limit: iic-inpaint serve --max-pixels "
+            f"{width * height}.",
         )
     if dtype not in DTYPE_ITEMSIZE:
         raise ProtocolError(
