@@ -37,6 +37,14 @@ class PluginInstallError(Exception):
     """The plug-in could not be installed; the message says what to do."""
 
 
+class WheelsUnavailable(PluginInstallError):
+    """pip could not get pyzmq and msgpack wheels for the editor's Python."""
+
+    def __init__(self, message: str, pip_output: str) -> None:
+        super().__init__(message)
+        self.pip_output = pip_output  # what pip said, for a caller that reports it its own way
+
+
 @dataclass(frozen=True)
 class EditorPlugin:
     """Where one editor's plug-in comes from in the source tree and where it goes."""
@@ -244,12 +252,14 @@ def download_wheels(into: Path, python_version: str | None, platform_tag: str | 
         [*command, *VENDORED_REQUIREMENTS], capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
-        raise PluginInstallError(
+        pip_output = completed.stderr.strip()[-2000:]
+        raise WheelsUnavailable(
             "pip could not download pyzmq and msgpack wheels for Python "
             f"{python_version or _this_python()} on {platform_tag or 'this platform'}:\n"
-            f"{completed.stderr.strip()[-2000:]}\n"
+            f"{pip_output}\n"
             "Check --python-version (the editor's Python, e.g. 3.10 for Krita's AppImage) and "
-            "--platform (e.g. manylinux_2_28_x86_64, win_amd64, macosx_11_0_arm64)."
+            "--platform (e.g. manylinux_2_28_x86_64, win_amd64, macosx_11_0_arm64).",
+            pip_output,
         )
     return sorted(into.glob("*.whl"))
 

@@ -22,6 +22,7 @@ from iic_cli.plugin_installer import (
     EDITOR_PLUGINS,
     VENDOR_DIR_NAME,
     PluginInstallError,
+    WheelsUnavailable,
     download_wheels,
     plugins_source_dir,
     vendor_packages,
@@ -79,7 +80,7 @@ class UnavailableWheels:
     """A target whose pyzmq and msgpack wheels pip could not get."""
 
     target: WheelTarget
-    reason: str  # pip's own account, shortened
+    pip_output: str  # why, in pip's words
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ def build_plugin_zip(
                 wheels = download_wheels(
                     Path(scratch) / target.vendor_key, target.python_version, target.platform_tag
                 )
-            except PluginInstallError as error:
-                unavailable.append(UnavailableWheels(target, str(error)))
+            except WheelsUnavailable as error:
+                unavailable.append(UnavailableWheels(target, error.pip_output))
                 continue
             vendor_packages(plugin_dir / VENDOR_DIR_NAME / target.vendor_key, wheels)
             vendored.append(target)

@@ -19,7 +19,7 @@ from iic_cli.plugin_zip import (
 )
 
 # pip's account of a failed download can run to pages; its last lines say why.
-_REASON_LINES = 3
+_PIP_LINES = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,22 +78,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(written: PluginZip) -> str:
-    carried = ", ".join(t.vendor_key for t in written.vendored) or "no platform"
+    carried = ", ".join(t.vendor_key for t in written.vendored)
+    packages = f"with pyzmq and msgpack for {carried}" if carried else "without pyzmq and msgpack"
     return (
-        f"Wrote {written.path} with pyzmq and msgpack for {carried}. In Krita: Tools ▸ Scripts "
-        "▸ Import Python Plugin from File…, choose the zip, then restart Krita."
+        f"Wrote {written.path} {packages}. In Krita: Tools ▸ Scripts ▸ Import Python Plugin "
+        "from File…, choose the zip, then restart Krita."
     )
 
 
 def _unavailable_note(editor: str, missing: UnavailableWheels) -> str:
     target = missing.target
-    reason = "\n    ".join(missing.reason.splitlines()[-_REASON_LINES:])
+    pip_said = "\n    ".join(missing.pip_output.splitlines()[-_PIP_LINES:])
     return (
-        f"Warning: no pyzmq/msgpack wheels could be had for Python {target.python_version} on "
-        f"{target.platform_tag} ({target.vendor_key}), so the zip carries none for it:\n"
-        f"    {reason}\n"
-        f"On that platform the plug-in loads, and its Remove object button says what to run "
-        f"instead:  iic-inpaint install-plugin {editor} --python-version {target.python_version}\n"
-        "To carry them, run build-plugin-zip again where pip can reach PyPI (or a mirror that "
-        "has those wheels)."
+        f"Warning: pip could not get pyzmq and msgpack wheels for Python "
+        f"{target.python_version} on {target.platform_tag} ({target.vendor_key}), so the zip "
+        f"carries none for it:\n    {pip_said}\n"
+        "On that platform the plug-in loads, and its Remove object action says what to run "
+        f"instead:  iic-inpaint install-plugin {editor} --python-version "
+        f"{target.python_version}\n"
+        "If pip was offline, run build-plugin-zip again where it can reach PyPI (or a mirror "
+        "with those wheels); if no such wheels exist, leave that --target out."
     )
