@@ -14,17 +14,17 @@ import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 # Pillow's raw modes for 16-bit samples: big-endian, little-endian, this machine's order.
 SIXTEEN_BIT_ORDERS = ("B", "L", "N")
 DEEP_COLOUR_MODES = ("LA", "RGB", "RGBA")
 
 
-def is_sixteen_bit_colour(picture: Image.Image) -> bool:
+def is_sixteen_bit_colour(picture: ImageFile.ImageFile) -> bool:
     """True for an opened, not yet loaded 16-bit grey+alpha, RGB or RGBA file."""
     rawmodes = [_rawmode(tile) for tile in picture.tile]
     return (
@@ -76,7 +76,7 @@ def _other_order(rawmode: str) -> str:
     return rawmode[:-1] + ("B" if _byte_order(rawmode) == "L" else "L")
 
 
-def _with_rawmode(tile: tuple, rawmode: str) -> tuple:
+def _with_rawmode(tile: tuple, rawmode: str) -> Any:  # a Pillow tile, whichever its type
     args = tile[3]
     new_args = rawmode if isinstance(args, str) else (rawmode, *args[1:])
     if hasattr(tile, "_replace"):  # Pillow ≥ 11 tiles are named tuples

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from iic_cli.deep_pixel_files import (
     is_sixteen_bit_colour,
@@ -29,6 +29,7 @@ DEFAULT_QUALITY = 95  # JPEG: visually lossless for photos, where Pillow's own d
 # Pillow modes that map directly onto the engine's layouts.
 DIRECT_MODES = {"L", "LA", "RGB", "RGBA", "F"}
 SIXTEEN_BIT_GREY_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+UINT16_MAX = 65535
 # Colour spaces whose conversion to RGB needs a colour-managed transform; a naive one shifts
 # every colour, so they are refused rather than guessed.
 REFUSED_MODES = {
@@ -94,7 +95,7 @@ def write_image(
 
 
 @contextmanager
-def open_picture(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+def open_picture(path: Path, max_pixels: int) -> Iterator[ImageFile.ImageFile]:
     """The file opened (header read, size checked against max_pixels); a file that turns out
     unreadable while decoding inside the block raises ImageFileError too."""
     previous_limit = Image.MAX_IMAGE_PIXELS
@@ -122,7 +123,7 @@ def _check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> No
         )
 
 
-def _decode_pixels(path: Path, picture: Image.Image) -> np.ndarray:
+def _decode_pixels(path: Path, picture: ImageFile.ImageFile) -> np.ndarray:
     if picture.mode in REFUSED_MODES:
         raise ImageFileError(
             f"{path} is {REFUSED_MODES[picture.mode]}. Its colours can only be turned into RGB "
@@ -135,11 +136,23 @@ def _decode_pixels(path: Path, picture: Image.Image) -> np.ndarray:
     picture.load()
     if picture.mode in SIXTEEN_BIT_GREY_MODES:
         return np.array(picture).astype(np.uint16)
+    if picture.mode == "I":
+        return _integer_grey(path, np.array(picture))
     if picture.mode not in DIRECT_MODES:
         # Palette, 1-bit, 32-bit integer...: converted on a copy, the file is untouched.
         has_alpha = "A" in picture.getbands() or "transparency" in picture.info
         return np.array(picture.convert("RGBA" if has_alpha else "RGB"))
     return np.array(picture)
+
+
+def _integer_grey(path: Path, values: np.ndarray) -> np.ndarray:
+    """32-bit integer grey, as some Pillow versions open 16-bit grey PNGs: 16-bit if it fits."""
+    if values.size and (values.min() < 0 or values.max() > UINT16_MAX):
+        raise ImageFileError(
+            f"{path} has 32-bit integer pixels beyond the 16-bit range, which would be clipped. "
+            "Save it as a 16-bit or 32-bit float TIFF and try again."
+        )
+    return values.astype(np.uint16)
 
 
 def _save_with_pillow(

@@ -37,9 +37,10 @@ def read_mask(
 
 def _alpha_levels(picture: Image.Image) -> np.ndarray:
     """(H,W) uint8 0..255 selection alpha of an opened mask file."""
-    if picture.mode in ALPHA_MODES and picture.getextrema()[-1][0] < MASK_MAX:
-        # A transparent-background mask: the opaque part is the selection.
-        return np.array(picture.getchannel("A"))
+    if picture.mode in ALPHA_MODES:
+        alpha = np.array(picture.getchannel("A"))
+        if alpha.min() < MASK_MAX:  # a transparent-background mask: the opaque part is selected
+            return alpha
     if picture.mode.startswith("I;16"):
         levels = np.array(picture).astype(np.float32) * (MASK_MAX / SIXTEEN_BIT_MAX)
         return np.rint(levels).astype(np.uint8)

@@ -56,6 +56,7 @@ def _deepest_fit(dtype: np.dtype, depths: tuple[np.dtype, ...]) -> np.dtype:
 def _convert(pixels: np.ndarray, target: np.dtype) -> np.ndarray:
     if target.kind == "f":
         return pixels.astype(target)
+    nominal: np.ndarray
     if pixels.dtype.kind == "f":
         nominal = np.clip(pixels.astype(np.float32), 0.0, 1.0)
     else:

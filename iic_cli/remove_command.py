@@ -130,9 +130,9 @@ def _remove(
     if args.daemon:
         from iic_cli.daemon_remove import remove_through_daemon
 
-        result = remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
+        filled = remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
         bar.finish()
-        return result
+        return filled
     from iic_engine import EngineLimits, Inpainter
 
     inpainter = Inpainter(

@@ -65,6 +65,17 @@ def test_sixteen_bit_grey_png_stays_sixteen_bit(tmp_path: Path) -> None:
     assert np.array_equal(after[KEEP], before[KEEP])
 
 
+def test_integer_grey_tiff_is_read_as_sixteen_bit(tmp_path: Path) -> None:
+    before = np.rint(textured_photo(HEIGHT, WIDTH, 1, 65535)[..., 0]).astype(np.int32)
+    photo = tmp_path / "integer.tif"
+    Image.fromarray(before, mode="I").save(photo)
+    assert Image.open(photo).mode == "I"
+    out, _ = _remove(tmp_path, photo, "out.tif")
+    after = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert after.dtype == np.uint16
+    assert np.array_equal(after[KEEP], before[KEEP])
+
+
 def test_float_tiff_stays_float(tmp_path: Path) -> None:
     before = textured_photo(HEIGHT, WIDTH, 1, 1.0)[..., 0].astype(np.float32)
     photo = tmp_path / "float.tif"
