@@ -3,6 +3,11 @@
 Only this thread touches the socket. It authenticates and decodes each message, answers or queues
 it, relays the workers' events to the right client, sends heartbeats, and drops the jobs of
 clients that went away. Nothing a client sends can stop it: every failure becomes an `error`.
+
+Three locks on the door, outermost first: ZeroMQ CURVE with the secret's keys (a peer without the
+secret cannot deliver a message at all, `iic_client.transport_security`), the HMAC signature of
+every message, and the session a hello opens (a message from another connection, or one seen
+before, is refused as `replayed`, `iic_client.session`).
 """
 
 from __future__ import annotations
@@ -31,13 +36,12 @@ from backend.device_worker import (
 from backend.fair_queue import FairQueue, QueueFull
 from iic_client import protocol
 from iic_client.protocol import ErrorCode
+from iic_client.session import Replayed, Session, new_nonce
+from iic_client.transport_security import secure_daemon_socket
 
 log = logging.getLogger(__name__)
 
 WAKE_ENDPOINT = "inproc://iic-worker-events"
-# A message up to this multiple of the limit still gets a "message_too_large" reply; ZeroMQ
-# cuts a larger one off at the transport (and drops that connection) before buffering it.
-TRANSPORT_SIZE_FACTOR = 2
 # Messages read before relaying the workers' events again, so a flood cannot starve progress.
 MESSAGES_PER_ROUND = 100
 # The loop notices a stop request (a signal) within this many milliseconds.
@@ -46,7 +50,10 @@ STOP_CHECK_MS = 200
 
 @dataclass
 class ClientState:
-    last_seen: float
+    """A client from its hello until its connection is gone (or it fell silent with jobs)."""
+
+    session: Session
+    last_seen: float = field(default_factory=time.monotonic)
     jobs: set[str] = field(default_factory=set)
 
 
@@ -123,26 +130,26 @@ class Daemon:
         for _ in range(MESSAGES_PER_ROUND):
             if not self._router.poll(0, zmq.POLLIN):
                 return
-            frames = self._router.recv_multipart(copy=True)
+            # Frames, not bytes: the image blobs stay in ZeroMQ's buffers, never copied.
+            frames = self._router.recv_multipart(copy=False)
             try:
-                self._handle(frames)
+                self._handle(frames[0].bytes, [frame.buffer for frame in frames[1:]])
             except Exception:
                 log.exception("unexpected failure handling a message")
 
-    def _handle(self, frames: list[bytes]) -> None:
-        client, payload = frames[0], frames[1:]
+    def _handle(self, client: bytes, payload: list[memoryview]) -> None:
         try:
             envelope = protocol.decode(
                 self._secret, payload, protocol.CLIENT_KINDS, self._decode_limits
             )
+            if not isinstance(envelope.message, protocol.Hello):
+                self._check_session(client, envelope)
         except protocol.Unauthenticated as reason:
             log.warning("dropped an unauthenticated message from peer %s: %s", client.hex(), reason)
             return
         except protocol.ProtocolError as error:
-            self._touch(client)
             self._refuse(client, error)
             return
-        self._touch(client)
         message = envelope.message
         job = getattr(message, "job", None)
         try:
@@ -167,18 +174,36 @@ class Daemon:
         log.info("refused a message from %s: %s (%s)", client.hex(), error.code, error)
         self._send(client, protocol.Error(error.code, str(error), error.job, error.reply_to))
 
-    def _touch(self, client: bytes) -> None:
-        state = self._clients.setdefault(client, ClientState(last_seen=time.monotonic()))
+    def _check_session(self, client: bytes, envelope: protocol.Envelope) -> None:
+        """Refuse (as `replayed`) a message not stamped for this connection's session."""
+        state = self._clients.get(client)
+        try:
+            if state is None:
+                raise Replayed("this connection has not said hello")
+            state.session.accept(envelope)
+        except protocol.ProtocolError as error:
+            error.job = getattr(envelope.message, "job", None)
+            error.reply_to = envelope.message_id
+            raise
         state.last_seen = time.monotonic()
 
     def _on_hello(self, client: bytes, message_id: str, hello: protocol.Hello) -> None:
         common = set(hello.versions) & set(protocol.SUPPORTED_VERSIONS)
         if not common:
+            self._refuse_versions(client, message_id, hello)
+            return
+        if len(hello.nonce) != protocol.NONCE_BYTES:
             raise protocol.ProtocolError(
-                ErrorCode.UNSUPPORTED_VERSION,
-                f"The plugin speaks protocol {hello.versions}, this daemon "
-                f"{list(protocol.SUPPORTED_VERSIONS)}. Install matching releases.",
+                ErrorCode.BAD_FIELD,
+                f"The hello's nonce must be {protocol.NONCE_BYTES} random bytes.",
             )
+        state = self._clients.get(client)
+        if state is None:
+            state = self._clients[client] = ClientState(Session(self._secret))
+        else:  # a new challenge on a live connection: later messages answer it
+            state.session.own_nonce, state.session.received = new_nonce(), 0
+        state.session.peer_nonce = hello.nonce
+        state.last_seen = time.monotonic()
         log.info("hello from %s (%s)", client.hex(), hello.client_name or "unnamed client")
         self._send(
             client,
@@ -195,8 +220,28 @@ class Daemon:
                 },
                 daemon_pid=os.getpid(),
                 reply_to=message_id,
+                nonce=state.session.own_nonce,
             ),
         )
+
+    def _refuse_versions(self, client: bytes, message_id: str, hello: protocol.Hello) -> None:
+        """Refuse in the newest version the client speaks below ours, so an older plug-in can
+        read why (its error has the same fields)."""
+        older = [version for version in hello.versions if 0 < version < protocol.PROTOCOL_VERSION]
+        error = protocol.Error(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"The plugin speaks protocol {hello.versions}, this daemon "
+            f"{list(protocol.SUPPORTED_VERSIONS)}. Install matching releases of the plug-in and "
+            "the daemon.",
+            None,
+            message_id,
+        )
+        log.info("refused a hello from %s: protocol %s", client.hex(), hello.versions)
+        frames = protocol.encode(
+            self._secret, error, version=max(older, default=protocol.PROTOCOL_VERSION)
+        )
+        with contextlib.suppress(zmq.ZMQError):
+            self._router.send_multipart([client, *frames], zmq.NOBLOCK, copy=False)
 
     def _on_submit(self, client: bytes, message_id: str, submit: protocol.Submit) -> None:
         protocol.check_submit(submit, self._config.max_pixels)
@@ -339,15 +384,16 @@ class Daemon:
     # ---- heartbeats and vanished clients ---------------------------------------------------
 
     def _tick(self) -> None:
+        """Heartbeats to every client: those with jobs rely on them, and a send to a closed
+        connection fails, which is how `status.clients` counts only live ones."""
         now = time.monotonic()
         for client, state in list(self._clients.items()):
             silent_s = now - state.last_seen
             if state.jobs and silent_s > self._config.client_timeout_s:
                 self._drop_client(client, f"silent for {silent_s:.0f} s")
-            elif state.jobs:
-                self._send(client, protocol.Heartbeat())
-            elif silent_s > self._config.client_timeout_s:
-                del self._clients[client]
+            else:
+                # An idle editor need not read them: a full queue drops only this heartbeat.
+                self._send(client, protocol.Heartbeat(), drop_when_full=bool(state.jobs))
 
     def _drop_client(self, client: bytes, reason: str) -> None:
         state = self._clients.pop(client, None)
@@ -361,6 +407,8 @@ class Daemon:
             self._announced_positions.pop((client, job_id), None)
         if state.jobs:
             log.warning("client %s gone (%s): dropped jobs %s", client.hex(), reason, state.jobs)
+        else:
+            log.info("client %s gone (%s)", client.hex(), reason)
         self._announce_positions()
 
     def _forget(self, job: RemovalJob) -> None:
@@ -370,15 +418,21 @@ class Daemon:
         if state is not None:
             state.jobs.discard(job.job_id)
 
-    def _send(self, client: bytes, message: protocol.Message) -> bool:
-        """False (and the client dropped) when the client can no longer be reached."""
-        frames = [client, *protocol.encode(self._secret, message)]
+    def _send(self, client: bytes, message: protocol.Message, drop_when_full: bool = True) -> bool:
+        """False (and the client dropped) when the client can no longer be reached. A peer
+        without a session (only ever refused) gets an unstamped message."""
+        state = self._clients.get(client)
+        if state is not None:
+            frames = state.session.encode(message)
+        else:
+            frames = protocol.encode(self._secret, message)
         try:
-            self._router.send_multipart(frames, zmq.NOBLOCK, copy=False)
+            self._router.send_multipart([client, *frames], zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as error:
             # ROUTER_MANDATORY: EHOSTUNREACH once the peer disconnected, EAGAIN if it stopped
             # reading; either way nobody will read this client's answers any more.
-            self._drop_client(client, f"cannot send ({error})")
+            if error.errno != zmq.EAGAIN or drop_when_full:
+                self._drop_client(client, f"cannot send ({error})")
             return False
         return True
 
@@ -399,9 +453,14 @@ class Daemon:
         self._wake.close(linger=0)
 
 
-def configure_router(router: zmq.Socket, config: DaemonConfig) -> int:
-    """Bind `router` to a random loopback port; returns the port."""
+def configure_router(router: zmq.Socket, config: DaemonConfig, secret: bytes) -> int:
+    """Secure `router` with `secret` and bind it to a random loopback port; returns the port."""
     router.setsockopt(zmq.LINGER, 0)
     router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    router.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_SIZE_FACTOR * config.max_message_bytes)
+    # Per frame, checked on the frame's declared size before ZeroMQ buffers any of it; the sum
+    # of a message's blobs is checked in `protocol.decode`.
+    router.setsockopt(
+        zmq.MAXMSGSIZE, max(config.max_message_bytes, protocol.MAX_HEADER_BYTES)
+    )
+    secure_daemon_socket(router, secret)
     return router.bind_to_random_port("tcp://127.0.0.1")

@@ -7,6 +7,7 @@ ready to answer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -23,7 +24,13 @@ from backend.device_worker import DeviceWorker, RemovalJob
 from backend.fair_queue import FairQueue
 from backend.single_instance import AlreadyRunning, DaemonLock
 from iic_client import protocol
-from iic_client.connection_file import ConnectionInfo, read_connection_file, write_connection_file
+from iic_client.connection_file import (
+    ConnectionInfo,
+    UnsafeLocation,
+    read_connection_file,
+    write_connection_file,
+)
+from iic_client.transport_security import CurveUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +41,16 @@ WORKER_STOP_TIMEOUT_S = 10.0
 
 
 def serve(config: DaemonConfig) -> int:
-    log_path = configure_logging(config.log_dir)
     lock = DaemonLock(config.connection_file)
     try:
+        log_path = configure_logging(config.log_dir)
         lock.acquire()
     except AlreadyRunning as error:
         print(error, file=sys.stderr)
         return EXIT_ALREADY_RUNNING
+    except UnsafeLocation as error:
+        print(f"iic-inpaint serve: {error}", file=sys.stderr)
+        return EXIT_CANNOT_START
     try:
         return _serve_locked(config, lock, str(log_path))
     finally:
@@ -61,10 +71,16 @@ def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
         return EXIT_CANNOT_START
     log.info("model %s loaded on %s; log file %s", engine.model_version, engine.device, log_path)
 
+    _allow_all_file_descriptors()
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
-    port = configure_router(router, config)
     secret = secrets.token_bytes(protocol.SECRET_BYTES)
+    try:
+        port = configure_router(router, config, secret)
+    except CurveUnavailable as error:
+        print(f"iic-inpaint serve: {error}", file=sys.stderr)
+        context.destroy(linger=0)
+        return EXIT_CANNOT_START
     job_queue: FairQueue[RemovalJob] = FairQueue(config.max_queue)
     daemon = Daemon(config, secret, router, engine.device, engine.model_version, job_queue)
     worker = DeviceWorker(
@@ -90,6 +106,21 @@ def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
         context.destroy(linger=0)
         log.info("stopped")
     return 0
+
+
+def _allow_all_file_descriptors() -> None:
+    """Raise the soft descriptor limit to the hard one: each connection holds a descriptor, and
+    at the usual soft limit a few hundred idle connections would lock real clients out until
+    the handshake timeout closes them."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("file descriptor limit raised from %d to %d", soft, hard)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

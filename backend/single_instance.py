@@ -34,7 +34,9 @@ class DaemonLock:
 
     def acquire(self) -> None:
         make_private_dir(self.path.parent)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        # O_NOFOLLOW: never lock (or create) a file a link planted in the folder points to.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(self.path, flags, PRIVATE_FILE_MODE)
         stream = os.fdopen(descriptor, "r+b")  # held open for the daemon's life
         if not _try_lock(stream):
             stream.close()

@@ -22,11 +22,15 @@ from iic_client import protocol
 from iic_client.connection_file import (
     ConnectionFileError,
     ConnectionInfo,
+    UnsafeLocation,
     default_connection_file,
     process_is_alive,
     read_connection_file,
 )
+from iic_client.connection_probe import ConnectionProbe, Silence
 from iic_client.protocol import ErrorCode
+from iic_client.session import Session
+from iic_client.transport_security import CurveUnavailable, secure_client_socket
 
 START_HINT = "Start it with `iic-inpaint serve` (or `python -m backend`) and try again."
 # A client with jobs pings the daemon this often so the daemon knows it is still there.
@@ -103,9 +107,18 @@ class DaemonClient:
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        try:
+            secure_client_socket(self._socket, self._secret)
+        except CurveUnavailable as error:
+            self._socket.close(linger=0)
+            self._context.term()
+            raise ClientError(ErrorCode.NO_CURVE, str(error)) from None
+        self._probe: ConnectionProbe | None = ConnectionProbe(self._socket)
         self._socket.connect(info.endpoint)
+        self._session = Session(self._secret)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
+        self._awaiting: set[str] = set()  # ids of requests sent and not yet answered
         self._replies: dict[str, Any] = {}
         self._limits: dict[str, Any] = {}
         self._last_heard = time.monotonic()
@@ -127,6 +140,8 @@ class DaemonClient:
                 ErrorCode.DAEMON_NOT_RUNNING,
                 f"The IIC Inpaint daemon is not running (no {path}). {START_HINT}",
             ) from None
+        except UnsafeLocation as error:
+            raise ClientError(ErrorCode.UNSAFE_CONNECTION_FILE, str(error)) from None
         except ConnectionFileError as error:
             raise DaemonNotRunning(ErrorCode.DAEMON_NOT_RUNNING, f"{error} {START_HINT}") from None
         # An editor in a sandbox (Flatpak, Snap) has its own PID namespace and cannot see
@@ -136,24 +151,31 @@ class DaemonClient:
         try:
             client.hello()
         except ClientError as error:
+            silence = client._stop_probing()
             client.close()
             if error.code == ErrorCode.NO_REPLY:
-                reason = (
-                    f"at {info.endpoint} did not answer within {timeout_s:g} s"
-                    if visible
-                    else f"(process {info.pid}) has stopped"
-                )
-                raise DaemonNotRunning(
-                    ErrorCode.DAEMON_NOT_RUNNING,
-                    f"The IIC Inpaint daemon {reason}. {START_HINT}",
-                ) from None
+                raise _unanswered_hello(info, timeout_s, visible, silence) from None
             raise
+        client._stop_probing()
         client._timeout_s = timeout_s
         return client
 
     def hello(self) -> dict[str, Any]:
-        """Protocol version, device, model version and limits of the daemon."""
-        welcome = self._request(protocol.Hello(list(protocol.SUPPORTED_VERSIONS), "iic_client"))
+        """Protocol version, device, model version and limits of the daemon.
+
+        The mutual challenge: only a daemon holding the secret can answer our nonce, and its
+        nonce is what our later messages carry (`iic_client.session`)."""
+        hello = protocol.Hello(
+            list(protocol.SUPPORTED_VERSIONS), "iic_client", self._session.own_nonce
+        )
+        welcome = self._request(hello)
+        if len(welcome.nonce) != protocol.NONCE_BYTES:
+            raise ClientError(
+                ErrorCode.UNSUPPORTED_VERSION,
+                "The daemon's welcome carries no challenge: it is an older release. "
+                "Install matching releases of the plug-in and the daemon.",
+            )
+        self._session.peer_nonce = welcome.nonce
         self._limits = dict(welcome.limits)
         return {
             "protocol_version": welcome.version,
@@ -184,17 +206,19 @@ class DaemonClient:
             )
         except protocol.ProtocolError as error:
             raise ClientError(error.code, str(error)) from None
-        frames = protocol.encode(self._secret, message)
+        wire_bytes = sum(
+            len(blob) for blob in (message.pixels, message.hole, message.avoid, message.use) if blob
+        )
         max_bytes = int(self._limits.get("max_message_bytes", protocol.DEFAULT_MAX_MESSAGE_BYTES))
-        if len(frames[1]) > max_bytes:
+        if wire_bytes > max_bytes:
             raise ClientError(
                 ErrorCode.MESSAGE_TOO_LARGE,
-                f"The image is {len(frames[1]) / 1e6:.0f} MB on the wire; the daemon accepts at "
+                f"The image is {wire_bytes / 1e6:.0f} MB on the wire; the daemon accepts at "
                 f"most {max_bytes / 1e6:.0f} MB. Work on a smaller image or selection.",
             )
         with self._lock:
             self._jobs[job.id] = job
-            self._socket.send_multipart(frames, copy=False)
+            self._socket.send_multipart(self._session.encode(message), copy=False)
             self._last_heard = time.monotonic()
             deadline = time.monotonic() + self._timeout_s
             while not job._accepted and job._error is None:
@@ -215,6 +239,8 @@ class DaemonClient:
         with self._lock:
             for job in list(self._jobs.values()):
                 job.cancel()
+            if self._probe is not None:
+                self._probe.close()
             self._socket.close(linger=0)
             self._context.term()
 
@@ -227,17 +253,27 @@ class DaemonClient:
     # ---- internals shared with Job --------------------------------------------------------
 
     def _request(self, message: protocol.Message) -> Any:
-        """Send `message` and wait for the reply that names it."""
+        """Send `message` and wait for the reply that names it (a hello goes unstamped: the
+        session starts with its answer)."""
         message_id = protocol.new_id()
         with self._lock:
-            self._socket.send_multipart(protocol.encode(self._secret, message, message_id))
+            if isinstance(message, protocol.Hello):
+                frames = protocol.encode(self._secret, message, message_id)
+            else:
+                frames = self._session.encode(message, message_id)
+            self._awaiting.add(message_id)
+            self._socket.send_multipart(frames)
             deadline = time.monotonic() + self._timeout_s
-            while message_id not in self._replies:
-                if not self._pump(deadline - time.monotonic()):
-                    raise ClientError(
-                        ErrorCode.NO_REPLY,
-                        f"The daemon did not answer within {self._timeout_s:g} s. {START_HINT}",
-                    )
+            try:
+                while message_id not in self._replies:
+                    if not self._pump(deadline - time.monotonic()):
+                        raise ClientError(
+                            ErrorCode.NO_REPLY,
+                            f"The daemon did not answer within {self._timeout_s:g} s. "
+                            f"{START_HINT}",
+                        )
+            finally:
+                self._awaiting.discard(message_id)
             reply = self._replies.pop(message_id)
         if isinstance(reply, protocol.Error):
             raise ClientError(reply.code, reply.message)
@@ -246,7 +282,7 @@ class DaemonClient:
     def _pump(self, timeout_s: float) -> bool:
         """Receive everything waiting (waiting up to `timeout_s` for the first); False if none."""
         if self._jobs and time.monotonic() - self._last_ping >= PING_INTERVAL_S:
-            self._socket.send_multipart(protocol.encode(self._secret, protocol.Ping()))
+            self._socket.send_multipart(self._session.encode(protocol.Ping()))
             self._last_ping = time.monotonic()
         received = False
         timeout_ms = max(0, int(timeout_s * 1000))
@@ -262,8 +298,18 @@ class DaemonClient:
             )
         except (protocol.Unauthenticated, protocol.ProtocolError):
             return  # not from our daemon, or from an incompatible one: ignore it
-        self._last_heard = time.monotonic()
         message = envelope.message
+        if envelope.session is None:
+            # Only the refusal of a request of ours may come without our session (a refused
+            # hello, or a request the daemon no longer knows this connection for).
+            if isinstance(message, protocol.Error) and message.reply_to in self._awaiting:
+                self._replies[message.reply_to] = message
+            return
+        try:
+            self._session.accept(envelope)
+        except protocol.ProtocolError:
+            return  # replayed, or from an earlier connection: not for us
+        self._last_heard = time.monotonic()
         job_id = getattr(message, "job", None)
         if job_id is not None:
             job = self._jobs.get(job_id)
@@ -288,7 +334,15 @@ class DaemonClient:
 
     def _send_cancel(self, job_id: str) -> None:
         with self._lock:
-            self._socket.send_multipart(protocol.encode(self._secret, protocol.Cancel(job_id)))
+            self._socket.send_multipart(self._session.encode(protocol.Cancel(job_id)))
+
+    def _stop_probing(self) -> Silence:
+        """Why the daemon has not answered so far; stops watching the connection."""
+        assert self._probe is not None
+        silence = self._probe.silence()
+        self._probe.close()
+        self._probe = None
+        return silence
 
     def _forget(self, job_id: str) -> None:
         self._jobs.pop(job_id, None)
@@ -378,6 +432,31 @@ class Job:
         if not self.done:
             self._error = error
         self._client._forget(self.id)
+
+
+def _unanswered_hello(
+    info: ConnectionInfo, timeout_s: float, visible: bool, silence: Silence
+) -> ClientError:
+    """The error for a hello nobody answered: "busy" when a daemon is there, else not running."""
+    if not visible:
+        reason = f"(process {info.pid}) has stopped"
+    elif silence is Silence.NOTHING_LISTENS:
+        reason = f"is not listening at {info.endpoint} (process {info.pid} is another program)"
+    elif silence is Silence.KEY_REJECTED:
+        reason = (
+            f"at {info.endpoint} refused this connection file's key: the file is not the one "
+            "the running daemon wrote"
+        )
+    else:
+        return ClientError(
+            ErrorCode.BUSY,
+            f"The IIC Inpaint daemon (process {info.pid}) is running but did not answer within "
+            f"{timeout_s:g} s: it is busy, or has too many connections open. Wait a moment and "
+            "try again.",
+        )
+    return DaemonNotRunning(
+        ErrorCode.DAEMON_NOT_RUNNING, f"The IIC Inpaint daemon {reason}. {START_HINT}"
+    )
 
 
 def _queue_message(position: int) -> str:

@@ -1,20 +1,24 @@
 """The wire format between editor sessions and the daemon (docs/protocol.md is the reference).
 
-Every message is two ZeroMQ frames, ``[signature, body]``:
+Every message is ZeroMQ frames ``[signature, header, blob…]``:
 
-- ``body`` is one msgpack map: the envelope ``{"v": version, "kind": str, "id": str}`` plus the
-  fields of that kind. Images travel as msgpack bin fields. Never pickle.
-- ``signature`` is HMAC-SHA256 of ``body`` with the secret from the connection file, as Jupyter
-  signs kernel messages. A message whose signature does not match is dropped unread.
+- ``header`` is one msgpack map: the envelope ``{"v", "kind", "id", "session", "seq", "blobs"}``
+  plus the small fields of that kind. Never pickle.
+- each ``blob`` is the raw bytes of one image or mask field (``blobs`` in the header names them
+  and their sizes), so they are never copied into or out of msgpack.
+- ``signature`` is HMAC-SHA256 of the header and the blobs with the secret from the connection
+  file, as Jupyter signs kernel messages. A message whose signature does not match is dropped.
 
 Each kind is a frozen dataclass below; ``encode`` and ``decode`` are the only ways in and out, and
-``decode`` checks the size, the signature and every field's type before anything else sees it.
+``decode`` checks the frame count, the sizes, the signature and every field's type before anything
+else sees it. Replay protection (``session``, ``seq``) lives in `iic_client.session`.
 Standard library and msgpack only: this module is vendored into editor plugins.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import types
@@ -26,10 +30,17 @@ from typing import Any, ClassVar, Union
 
 import msgpack
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+# Version 2: blobs in their own frames, CURVE transport, hello nonces, per-session sequence.
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 SIGNATURE_SCHEME = "hmac-sha256"
 SECRET_BYTES = 32
+NONCE_BYTES = 16
+# The most blob frames a message has (a submit's pixels, hole, avoid and use).
+MAX_BLOBS = 4
+# A header carries ids, names, messages and stats, never pixels.
+MAX_HEADER_BYTES = 256 * 1024
+MAX_HEADER_BIN_BYTES = 64
 
 # Wire dtypes of image pixels (little-endian, interleaved (H,W,C), row-major) and their sizes.
 DTYPE_ITEMSIZE: dict[str, int] = {"uint8": 1, "uint16": 2, "float16": 2, "float32": 4}
@@ -63,11 +74,15 @@ class ErrorCode:
     OUT_OF_MEMORY = "out_of_memory"
     INTERNAL = "internal"  # an unexpected failure inside the daemon; the daemon keeps running
     SHUTTING_DOWN = "shutting_down"  # the daemon stopped before the job finished
+    # A signed message from another connection, or one already received: not run.
+    REPLAYED = "replayed"
     # Raised by the client itself, never sent by the daemon.
     TIMEOUT = "timeout"
     NO_REPLY = "no_reply"
     DAEMON_NOT_RUNNING = "daemon_not_running"
     DAEMON_VANISHED = "daemon_vanished"
+    UNSAFE_CONNECTION_FILE = "unsafe_connection_file"  # another user's, or readable by others
+    NO_CURVE = "no_curve"  # this pyzmq cannot encrypt (built without libsodium)
 
 
 class ProtocolError(ValueError):
@@ -88,11 +103,16 @@ class Unauthenticated(ValueError):
 
 @dataclass(frozen=True)
 class DecodeLimits:
-    """Bounds checked before and while unpacking a body."""
+    """Bounds checked before and while unpacking a message; `max_message_bytes` is the sum of
+    its blobs."""
 
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_string_bytes: int = MAX_STRING_BYTES
     max_container_items: int = MAX_CONTAINER_ITEMS
+
+
+# Image and mask bytes: `bytes` when built here, a zero-copy view of the received frame in decode.
+Blob = Union[bytes, memoryview]
 
 
 # ---- client → daemon -------------------------------------------------------------------------
@@ -100,9 +120,12 @@ class DecodeLimits:
 
 @dataclass(frozen=True)
 class Hello:
+    """`nonce`: the client's challenge, NONCE_BYTES random bytes; the daemon's replies carry it."""
+
     KIND: ClassVar[str] = "hello"
     versions: list[int]
     client_name: str = ""
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -115,10 +138,10 @@ class Submit:
     height: int
     channels: int
     dtype: str
-    pixels: bytes
-    hole: bytes
-    avoid: bytes | None = None
-    use: bytes | None = None
+    pixels: Blob
+    hole: Blob
+    avoid: Blob | None = None
+    use: Blob | None = None
     iterations: int = 4
     want_confidence: bool = False
 
@@ -146,6 +169,8 @@ class Ping:
 
 @dataclass(frozen=True)
 class Welcome:
+    """`nonce`: the daemon's challenge; the client's later messages carry it as `session`."""
+
     KIND: ClassVar[str] = "welcome"
     version: int
     device: str
@@ -153,6 +178,7 @@ class Welcome:
     limits: dict[str, Any]
     daemon_pid: int
     reply_to: str = ""
+    nonce: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -184,8 +210,8 @@ class Result:
     height: int
     channels: int
     dtype: str
-    pixels: bytes
-    confidence: bytes | None
+    pixels: Blob
+    confidence: Blob | None
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -228,56 +254,80 @@ DAEMON_KINDS: dict[str, type] = {
 
 @dataclass(frozen=True)
 class Envelope:
-    """A decoded message with the envelope's id (for `reply_to`)."""
+    """A decoded message with the envelope's id (for `reply_to`) and its replay stamp: the
+    receiver's nonce as `session` and the sender's sequence number `seq` (None in a hello)."""
 
     message_id: str
     message: Any
+    session: bytes | None = None
+    seq: int | None = None
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def sign(secret: bytes, body: bytes) -> bytes:
-    return hmac.new(secret, body, hashlib.sha256).digest()
+def sign(secret: bytes, *parts: Blob) -> bytes:
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
 
 
-def encode(secret: bytes, message: Message, message_id: str | None = None) -> list[bytes]:
-    """Frames ``[signature, body]`` of one message."""
-    body_map: dict[str, Any] = {
-        "v": PROTOCOL_VERSION,
-        "kind": message.KIND,
-        "id": message_id or new_id(),
-    }
+def encode(
+    secret: bytes,
+    message: Message,
+    message_id: str | None = None,
+    *,
+    session: bytes | None = None,
+    seq: int | None = None,
+    version: int = PROTOCOL_VERSION,
+) -> list[Blob]:
+    """Frames ``[signature, header, blob…]`` of one message; `session` and `seq` are its replay
+    stamp (see `iic_client.session`), `version` only differs to refuse an older peer's hello."""
+    header_map: dict[str, Any] = {"v": version, "kind": message.KIND, "id": message_id or new_id()}
+    if session is not None:
+        header_map["session"], header_map["seq"] = session, seq
+    blob_names = _blob_fields(type(message))
+    blobs: list[tuple[str, Blob]] = []
     for item in dataclasses.fields(message):
-        body_map[item.name] = getattr(message, item.name)
-    body = msgpack.packb(body_map, use_bin_type=True)
-    return [sign(secret, body), body]
+        value = getattr(message, item.name)
+        if item.name not in blob_names:
+            header_map[item.name] = value
+        elif value is not None:
+            blobs.append((item.name, value))
+    header_map["blobs"] = [[name, memoryview(value).nbytes] for name, value in blobs]
+    header = msgpack.packb(header_map, use_bin_type=True)
+    values = [value for _, value in blobs]
+    return [sign(secret, header, *values), header, *values]
 
 
 def decode(
     secret: bytes,
-    frames: Sequence[bytes],
+    frames: Sequence[Blob],
     kinds: dict[str, type],
     limits: DecodeLimits = DecodeLimits(),
 ) -> Envelope:
-    """Check and unpack ``[signature, body]``.
+    """Check and unpack ``[signature, header, blob…]``; blobs stay views of their frames.
 
     Raises `Unauthenticated` (drop it) when the frames are not a signed message, and
     `ProtocolError` (answer it) when a signed message is too large, malformed or ill-typed.
     """
-    if len(frames) != 2:
-        raise Unauthenticated(f"expected 2 frames, got {len(frames)}")
-    signature, body = bytes(frames[0]), frames[1]
-    if not hmac.compare_digest(signature, sign(secret, body)):
+    if not 2 <= len(frames) <= 2 + MAX_BLOBS:
+        raise Unauthenticated(f"expected 2 to {2 + MAX_BLOBS} frames, got {len(frames)}")
+    signature, header, blobs = bytes(frames[0]), frames[1], frames[2:]
+    if len(header) > MAX_HEADER_BYTES:
+        raise Unauthenticated(f"a {len(header)}-byte header")
+    if not hmac.compare_digest(signature, sign(secret, header, *blobs)):
         raise Unauthenticated("signature does not match")
-    if len(body) > limits.max_message_bytes:
+    total = sum(len(blob) for blob in blobs)
+    if total > limits.max_message_bytes:
         raise ProtocolError(
             ErrorCode.MESSAGE_TOO_LARGE,
-            f"The message is {len(body) / 1e6:.0f} MB; this daemon accepts at most "
+            f"The message is {total / 1e6:.0f} MB; this daemon accepts at most "
             f"{limits.max_message_bytes / 1e6:.0f} MB. Work on a smaller selection or image.",
         )
-    body_map = _unpack(body, limits)
+    body_map = _unpack(header, limits)
     message_id = body_map.get("id")
     reply_to = message_id if isinstance(message_id, str) else None
     job = body_map.get("job")
@@ -304,20 +354,50 @@ def decode(
             reply_to=reply_to,
         )
     try:
-        return Envelope(reply_to, _build(cls, body_map))
+        blob_values = _blob_values(cls, body_map.get("blobs", []), blobs)
+        session = _checked("session", body_map.get("session"), Union[bytes, None])
+        seq = _checked("seq", body_map.get("seq"), Union[int, None])
+        return Envelope(reply_to, _build(cls, body_map, blob_values), session, seq)
     except ProtocolError as error:
         error.job, error.reply_to = job, reply_to
         raise
 
 
-def _unpack(body: bytes, limits: DecodeLimits) -> dict[str, Any]:
+@functools.cache
+def _blob_fields(cls: type) -> frozenset[str]:
+    """Fields sent as frames of their own: those typed `Blob`."""
+    hints = typing.get_type_hints(cls)
+    return frozenset(
+        item.name for item in dataclasses.fields(cls) if memoryview in _options(hints[item.name])
+    )
+
+
+def _blob_values(cls: type, declared: Any, blobs: Sequence[Blob]) -> dict[str, Blob]:
+    """The blob frames by field name, as the (signed) header's `blobs` list declares them."""
+    names = _blob_fields(cls)
+    if not isinstance(declared, list) or len(declared) != len(blobs):
+        raise ProtocolError(ErrorCode.MALFORMED, "The header's 'blobs' does not match the frames.")
+    values: dict[str, Blob] = {}
+    for entry, blob in zip(declared, blobs):
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in names):
+            raise ProtocolError(ErrorCode.MALFORMED, f"Unexpected blob {entry!r} in the header.")
+        name, size = entry
+        if name in values or size != len(blob):
+            raise ProtocolError(
+                ErrorCode.MALFORMED, f"The blob '{name}' is repeated or not {size!r} bytes."
+            )
+        values[name] = blob
+    return values
+
+
+def _unpack(body: Blob, limits: DecodeLimits) -> dict[str, Any]:
     try:
         unpacked = msgpack.unpackb(
             body,
             raw=False,
             strict_map_key=True,
             ext_hook=_refuse_ext,
-            max_bin_len=limits.max_message_bytes,
+            max_bin_len=MAX_HEADER_BIN_BYTES,
             max_str_len=limits.max_string_bytes,
             max_array_len=limits.max_container_items,
             max_map_len=limits.max_container_items,
@@ -336,10 +416,17 @@ def _refuse_ext(code: int, data: bytes) -> None:
     raise ValueError(f"msgpack extension type {code} is not allowed")
 
 
-def _build(cls: type, body_map: dict[str, Any]) -> Any:
+def _build(cls: type, body_map: dict[str, Any], blob_values: dict[str, Blob]) -> Any:
     hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
+    blob_names = _blob_fields(cls)
+    values: dict[str, Any] = dict(blob_values)
     for item in dataclasses.fields(cls):
+        if item.name in blob_names:
+            if item.name not in values:  # a None blob is not sent
+                if type(None) not in _options(hints[item.name]):
+                    raise ProtocolError(ErrorCode.BAD_FIELD, f"The field '{item.name}' is missing.")
+                values[item.name] = None
+            continue
         if item.name not in body_map:
             if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
                 raise ProtocolError(ErrorCode.BAD_FIELD, f"The field '{item.name}' is missing.")
@@ -350,8 +437,7 @@ def _build(cls: type, body_map: dict[str, Any]) -> Any:
 
 def _checked(name: str, value: Any, expected: Any) -> Any:
     """`value` if it has the `expected` type (ints are accepted for floats), else BAD_FIELD."""
-    options = typing.get_args(expected) if _is_union(expected) else (expected,)
-    for option in options:
+    for option in _options(expected):
         if option is type(None) and value is None:
             return value
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -371,8 +457,11 @@ def _checked(name: str, value: Any, expected: Any) -> Any:
     )
 
 
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (Union, types.UnionType)
+def _options(annotation: Any) -> tuple[Any, ...]:
+    """The types a (possibly union) annotation allows."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
 
 
 def _type_name(annotation: Any) -> str:

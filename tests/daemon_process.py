@@ -7,13 +7,18 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
 import numpy as np
+import zmq
 
-from iic_client import Job, JobProgress, RemovalRequest
+from iic_client import Job, JobProgress, RemovalRequest, protocol
 from iic_client.connection_file import read_connection_file
+from iic_client.session import Session
+from iic_client.transport_security import secure_client_socket
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The shipped weights with a 64-pixel working side: a 128×128 job takes ~0.2 s on one core.
@@ -65,7 +70,12 @@ def daemon_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
 
 
-def start_daemon(directory: Path, *extra: str, command: list[str] | None = None) -> DaemonProcess:
+def start_daemon(
+    directory: Path,
+    *extra: str,
+    command: list[str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> DaemonProcess:
     """Start a daemon and wait until its connection file names it."""
     connection_file = directory / "runtime" / "daemon.json"
     log_dir = directory / "log"
@@ -77,6 +87,7 @@ def start_daemon(directory: Path, *extra: str, command: list[str] | None = None)
             env=daemon_environment(),
             stdout=stream,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
     daemon = DaemonProcess(process, connection_file, log_dir, output)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -134,3 +145,54 @@ def wait_until_running(job: Job, timeout_s: float = 60.0) -> None:
         if any(isinstance(event, JobProgress) and event.queue_position == 0 for event in events):
             return
     raise AssertionError("the job never started")
+
+
+class RawPeer:
+    """A bare DEALER socket that holds the secret, to send what no well-behaved client would.
+
+    It passes ZeroMQ's CURVE handshake (`curve=False`: it cannot) and, unless `hello=False`,
+    opens a session; `stamped` signs a message for that session.
+    """
+
+    def __init__(
+        self, connection_file: Path, *, secret: bytes | None = None, curve: bool = True
+    ) -> None:
+        info = read_connection_file(connection_file)
+        self.secret = secret if secret is not None else info.secret_bytes
+        self.session = Session(self.secret)
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        if curve:
+            secure_client_socket(self.socket, self.secret)
+        self.socket.connect(info.endpoint)
+
+    def say_hello(self, timeout_s: float = 10.0) -> protocol.Welcome:
+        hello = protocol.Hello([protocol.PROTOCOL_VERSION], "raw peer", self.session.own_nonce)
+        envelope = self.decoded(self.ask(protocol.encode(self.secret, hello), timeout_s))
+        assert isinstance(envelope.message, protocol.Welcome), envelope.message
+        self.session.peer_nonce = envelope.message.nonce
+        self.session.accept(envelope)
+        return envelope.message
+
+    def stamped(self, message: protocol.Message) -> list[protocol.Blob]:
+        return self.session.encode(message)
+
+    def ask(self, frames: list[protocol.Blob], timeout_s: float) -> list[bytes] | None:
+        """Send `frames`; the next message other than a heartbeat, or None."""
+        self.socket.send_multipart(frames)
+        deadline = time.monotonic() + timeout_s
+        while self.socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            reply = self.socket.recv_multipart()
+            if msgpack.unpackb(reply[1]).get("kind") != protocol.Heartbeat.KIND:
+                return reply
+        return None
+
+    def decoded(self, frames: list[bytes] | None) -> protocol.Envelope:
+        assert frames is not None, "the daemon did not answer a signed message"
+        limits = protocol.DecodeLimits(max_container_items=1 << 16)
+        return protocol.decode(self.secret, frames, protocol.DAEMON_KINDS, limits)
+
+    def close(self) -> None:
+        self.socket.close()
+        self.context.term()

@@ -25,18 +25,27 @@ from iic_client.connection_file import (
     write_connection_file,
 )
 from iic_client.protocol import ErrorCode
+from iic_client.session import Replayed, Session
 
 SECRET = bytes(range(32))
 SMALL_LIMITS = protocol.DecodeLimits(max_message_bytes=1 << 16)
+SUBMIT_BLOBS = {"pixels": bytes(12), "hole": bytes([0, 255, 0, 0])}
 
 
-def signed(body: bytes) -> list[bytes]:
-    return [protocol.sign(SECRET, body), body]
+def signed(header: bytes, *blobs: bytes) -> list[bytes]:
+    return [protocol.sign(SECRET, header, *blobs), header, *blobs]
+
+
+def signed_map(fields: dict[str, object], blobs: dict[str, bytes]) -> list[bytes]:
+    """A signed message as a peer might hand-build it: `blobs` in frames, declared in the header."""
+    declared = [[name, len(blob)] for name, blob in blobs.items()]
+    header = msgpack.packb({**fields, "blobs": declared}, use_bin_type=True)
+    return signed(header, *blobs.values())
 
 
 def submit_map(**overrides: object) -> dict[str, object]:
     fields: dict[str, object] = {
-        "v": 1,
+        "v": protocol.PROTOCOL_VERSION,
         "kind": "submit",
         "id": "m1",
         "job": "j1",
@@ -44,8 +53,6 @@ def submit_map(**overrides: object) -> dict[str, object]:
         "height": 2,
         "channels": 3,
         "dtype": "uint8",
-        "pixels": bytes(12),
-        "hole": bytes([0, 255, 0, 0]),
     }
     fields.update(overrides)
     return fields
@@ -53,7 +60,7 @@ def submit_map(**overrides: object) -> dict[str, object]:
 
 def test_every_kind_survives_encode_and_decode() -> None:
     messages = [
-        protocol.Hello([1], "krita"),
+        protocol.Hello([2], "krita", bytes(range(16))),
         protocol.Submit("j", 2, 1, 1, "uint8", b"ab", b"\x00\xff", None, b"\x01\x00", 3, True),
         protocol.Cancel("j"),
         protocol.Status(),
@@ -82,11 +89,92 @@ def test_unsigned_single_frame_is_unauthenticated() -> None:
         protocol.decode(SECRET, [body], protocol.CLIENT_KINDS)
 
 
-def test_size_is_checked_before_unpacking() -> None:
-    oversized = b"\xc1" * (SMALL_LIMITS.max_message_bytes + 1)  # 0xc1 is never valid msgpack
+def test_the_whole_message_is_capped_before_its_header_is_unpacked() -> None:
+    # 0xc1 is never valid msgpack: unpacking the header would say "malformed".
+    blobs = [bytes(SMALL_LIMITS.max_message_bytes // 2 + 1)] * 2  # each under, both over
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.decode(SECRET, signed(oversized), protocol.CLIENT_KINDS, SMALL_LIMITS)
+        protocol.decode(SECRET, signed(b"\xc1", *blobs), protocol.CLIENT_KINDS, SMALL_LIMITS)
     assert raised.value.code == ErrorCode.MESSAGE_TOO_LARGE
+
+
+def test_more_frames_than_a_submit_has_are_dropped_unread() -> None:
+    frames = signed(msgpack.packb(submit_map()), *[bytes(8)] * (protocol.MAX_BLOBS + 1))
+    with pytest.raises(protocol.Unauthenticated, match="frames"):
+        protocol.decode(SECRET, frames, protocol.CLIENT_KINDS)
+
+
+def test_blobs_arrive_as_views_of_their_frames_without_a_copy() -> None:
+    pixels = bytearray(12)
+    frames = [memoryview(frame) for frame in signed_map(submit_map(), SUBMIT_BLOBS)]
+    frames[2] = memoryview(pixels)
+    frames[0] = memoryview(protocol.sign(SECRET, frames[1], pixels, frames[3]))
+    submit = protocol.decode(SECRET, frames, protocol.CLIENT_KINDS).message
+    pixels[0] = 7  # the decoded field is the frame's memory itself
+    assert submit.pixels[0] == 7 and isinstance(submit.pixels, memoryview)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        [["pixels", 12]],  # one blob frame undeclared
+        [["pixels", 12], ["hole", 5]],  # a size that is not the frame's
+        [["pixels", 12], ["pixels", 4]],  # a field twice
+        [["pixels", 12], ["job", 4]],  # not a blob field
+    ],
+)
+def test_blob_frames_must_match_the_signed_header(declared: list[list[object]]) -> None:
+    header = msgpack.packb({**submit_map(), "blobs": declared})
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.decode(SECRET, signed(header, *SUBMIT_BLOBS.values()), protocol.CLIENT_KINDS)
+    assert raised.value.code == ErrorCode.MALFORMED
+
+
+def test_pixels_inside_the_header_are_malformed() -> None:
+    header = msgpack.packb({**submit_map(), "pixels": bytes(1000), "hole": bytes(4)})
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.decode(SECRET, signed(header), protocol.CLIENT_KINDS)
+    assert raised.value.code == ErrorCode.MALFORMED
+
+
+# ---- sessions: replay protection ---------------------------------------------------------------
+
+
+def opened_sessions() -> tuple[Session, Session]:
+    """A client's and a daemon's session after the hello's exchange of nonces."""
+    client, daemon = Session(SECRET), Session(SECRET)
+    client.peer_nonce, daemon.peer_nonce = daemon.own_nonce, client.own_nonce
+    return client, daemon
+
+
+def received(frames: list[protocol.Blob], by: Session) -> protocol.Envelope:
+    envelope = protocol.decode(SECRET, frames, protocol.CLIENT_KINDS)
+    by.accept(envelope)
+    return envelope
+
+
+def test_a_session_accepts_each_message_once_and_in_order() -> None:
+    client, daemon = opened_sessions()
+    first, second = client.encode(protocol.Status()), client.encode(protocol.Ping())
+    assert received(first, daemon).seq == 1
+    assert received(second, daemon).seq == 2
+    for replay in (first, second):
+        with pytest.raises(Replayed) as raised:
+            received(replay, daemon)
+        assert raised.value.code == ErrorCode.REPLAYED
+
+
+def test_a_message_stamped_for_another_connection_is_replayed() -> None:
+    client, _ = opened_sessions()
+    _, other_daemon = opened_sessions()
+    with pytest.raises(Replayed, match="another connection"):
+        received(client.encode(protocol.Cancel("j")), other_daemon)
+
+
+def test_an_unstamped_message_has_no_session() -> None:
+    _, daemon = opened_sessions()
+    with pytest.raises(protocol.ProtocolError) as raised:
+        received(protocol.encode(SECRET, protocol.Status()), daemon)
+    assert raised.value.code == ErrorCode.BAD_FIELD
 
 
 @pytest.mark.parametrize(
@@ -94,26 +182,26 @@ def test_size_is_checked_before_unpacking() -> None:
     [
         ({"width": "2"}, ErrorCode.BAD_FIELD),
         ({"width": True}, ErrorCode.BAD_FIELD),
-        ({"hole": None}, ErrorCode.BAD_FIELD),
-        ({"pixels": "text, not bytes"}, ErrorCode.BAD_FIELD),
+        ({"seq": "1"}, ErrorCode.BAD_FIELD),
+        ({"session": "not bytes"}, ErrorCode.BAD_FIELD),
         ({"kind": "format_disk"}, ErrorCode.UNKNOWN_KIND),
         ({"v": 99}, ErrorCode.UNSUPPORTED_VERSION),
+        ({"v": 1}, ErrorCode.UNSUPPORTED_VERSION),
         ({"id": 7}, ErrorCode.BAD_FIELD),
     ],
 )
 def test_ill_typed_fields_get_stable_codes(overrides: dict[str, object], code: str) -> None:
-    body = msgpack.packb(submit_map(**overrides), use_bin_type=True)
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS)
+        protocol.decode(SECRET, signed_map(submit_map(**overrides), SUBMIT_BLOBS), protocol.CLIENT_KINDS)
     assert raised.value.code == code
     assert raised.value.job == "j1"
 
 
 def test_missing_field_is_named() -> None:
-    fields = submit_map()
-    del fields["hole"]
     with pytest.raises(protocol.ProtocolError, match="'hole'"):
-        protocol.decode(SECRET, signed(msgpack.packb(fields)), protocol.CLIENT_KINDS)
+        protocol.decode(
+            SECRET, signed_map(submit_map(), {"pixels": bytes(12)}), protocol.CLIENT_KINDS
+        )
 
 
 VALID_SUBMIT = protocol.Submit("j", 2, 2, 3, "uint8", bytes(12), bytes(4), avoid=bytes(4))
@@ -170,23 +258,24 @@ def test_fuzz_random_bytes(body: bytes) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_fuzz_truncated_msgpack(data: st.DataObject) -> None:
-    body = msgpack.packb(submit_map(), use_bin_type=True)
-    cut = data.draw(st.integers(0, len(body) - 1))
-    decodes_or_refuses(signed(body[:cut]))
+    header = signed_map(submit_map(), SUBMIT_BLOBS)[1]
+    cut = data.draw(st.integers(0, len(header) - 1))
+    decodes_or_refuses(signed(header[:cut], *SUBMIT_BLOBS.values()))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(sorted(protocol.CLIENT_KINDS)), st.dictionaries(st.text(), msgpack_values))
 def test_fuzz_wrong_field_types(kind: str, fields: dict[str, object]) -> None:
-    body_map = {**fields, "v": 1, "kind": kind, "id": "fuzz"}
+    body_map = {**fields, "v": protocol.PROTOCOL_VERSION, "kind": kind, "id": "fuzz"}
     decodes_or_refuses(signed(msgpack.packb(body_map, use_bin_type=True)))
+    decodes_or_refuses(signed(msgpack.packb(body_map, use_bin_type=True), b"\x00" * 12))
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.sampled_from([b"\xc6", b"\xdb", b"\xdd", b"\xdf"]), st.integers(2**20, 2**32 - 1))
 def test_fuzz_huge_declared_sizes(header: bytes, declared: int) -> None:
     # bin32, str32, array32, map32 claiming up to 4 GiB with only a few bytes behind them.
-    body = msgpack.packb({"v": 1, "kind": "submit", "id": "x"})[:-1]
+    body = msgpack.packb({"v": protocol.PROTOCOL_VERSION, "kind": "submit", "id": "x"})[:-1]
     decodes_or_refuses(signed(header + declared.to_bytes(4, "big") + b"\x00" * 8))
     decodes_or_refuses(signed(body[:1] + header + declared.to_bytes(4, "big")))
 
@@ -251,10 +340,11 @@ def test_runtime_dir_follows_a_private_xdg_runtime_dir(
     assert user_runtime_dir() != private / "iic-inpaint"
 
 
-def test_hello_from_a_newer_client_is_still_read() -> None:
-    body = msgpack.packb({"v": 2, "kind": "hello", "id": "h", "versions": [1, 2]})
-    hello = protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS).message
-    assert hello == protocol.Hello([1, 2], "")
+def test_hello_from_a_newer_or_older_client_is_still_read() -> None:
+    for version in (1, protocol.PROTOCOL_VERSION + 1):
+        body = msgpack.packb({"v": version, "kind": "hello", "id": "h", "versions": [version]})
+        hello = protocol.decode(SECRET, signed(body), protocol.CLIENT_KINDS).message
+        assert hello == protocol.Hello([version], "", b"")
 
 
 def test_client_imports_without_numpy_or_torch() -> None:

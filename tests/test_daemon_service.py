@@ -13,11 +13,11 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-import zmq
 from daemon_process import (
     FAST_ENGINE_LIMITS,
     REPO_ROOT,
     DaemonProcess,
+    RawPeer,
     daemon_environment,
     result_image,
     sample_image,
@@ -231,38 +231,16 @@ def test_killed_client_does_not_wedge_the_daemon(
 # ---- authentication and malformed input ----------------------------------------------------
 
 
-class RawPeer:
-    """A bare DEALER socket, to send what no well-behaved client would."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.context = zmq.Context()
-        self.socket = self.context.socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(endpoint)
-
-    def ask(self, frames: list[bytes], timeout_s: float) -> list[bytes] | None:
-        self.socket.send_multipart(frames)
-        if self.socket.poll(int(timeout_s * 1000)):
-            return self.socket.recv_multipart()
-        return None
-
-    def close(self) -> None:
-        self.socket.close()
-        self.context.term()
-
-
 @pytest.fixture
 def raw_peer(daemon: DaemonProcess) -> Iterator[RawPeer]:
-    peer = RawPeer(read_connection_file(daemon.connection_file).endpoint)
+    peer = RawPeer(daemon.connection_file)
+    peer.say_hello()
     yield peer
     peer.close()
 
 
-def signed_submit(secret: bytes, side: int = 64) -> list[bytes]:
-    return protocol.encode(
-        secret,
-        protocol.Submit("raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side)),
-    )
+def raw_submit(side: int = 64) -> protocol.Submit:
+    return protocol.Submit("raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side))
 
 
 def test_wrong_and_missing_secret_run_nothing(
@@ -271,9 +249,15 @@ def test_wrong_and_missing_secret_run_nothing(
     finished_before = client.status()["finished"]
     info = read_connection_file(daemon.connection_file)
     wrong_secret = bytes(32)
-    assert raw_peer.ask(signed_submit(wrong_secret), timeout_s=1.0) is None
-    assert raw_peer.ask(signed_submit(info.secret_bytes)[1:], timeout_s=1.0) is None  # unsigned
-    assert raw_peer.ask([b"", signed_submit(info.secret_bytes)[1]], timeout_s=1.0) is None
+    outsider = RawPeer(daemon.connection_file, secret=wrong_secret)  # fails CURVE's handshake
+    try:
+        assert outsider.ask(protocol.encode(wrong_secret, raw_submit()), timeout_s=1.0) is None
+    finally:
+        outsider.close()
+    wrongly_signed = protocol.encode(wrong_secret, raw_submit(), session=b"x", seq=1)
+    assert raw_peer.ask(wrongly_signed, timeout_s=1.0) is None
+    assert raw_peer.ask(raw_peer.stamped(raw_submit())[1:], timeout_s=1.0) is None  # unsigned
+    assert raw_peer.ask([b"", *raw_peer.stamped(raw_submit())[1:]], timeout_s=1.0) is None
     forged = tmp_path / "forged.json"
     write_connection_file(forged, replace(info, secret=wrong_secret.hex()))
     with pytest.raises(DaemonNotRunning):
@@ -283,25 +267,22 @@ def test_wrong_and_missing_secret_run_nothing(
     assert "unauthenticated" in daemon.log_text()
 
 
-def decode_reply(secret: bytes, frames: list[bytes] | None) -> protocol.Error:
-    assert frames is not None, "the daemon did not answer a signed message"
-    message = protocol.decode(secret, frames, protocol.DAEMON_KINDS).message
-    assert isinstance(message, protocol.Error)
+def decode_reply(peer: RawPeer, frames: list[bytes] | None) -> protocol.Error:
+    message = peer.decoded(frames).message
+    assert isinstance(message, protocol.Error), message
     return message
 
 
-def test_limits_are_checked_before_decoding(daemon: DaemonProcess, raw_peer: RawPeer) -> None:
-    secret = read_connection_file(daemon.connection_file).secret_bytes
-    huge = msgpack.packb(
-        {"v": 1, "kind": "submit", "id": "a", "job": "h", "pixels": bytes(MAX_MESSAGE_MB * 10**6)}
-    )
-    reply = decode_reply(secret, raw_peer.ask([protocol.sign(secret, huge), huge], 10))
+def test_limits_are_checked_before_decoding(raw_peer: RawPeer) -> None:
+    half = bytes(MAX_MESSAGE_MB * 10**6 // 2 + 1)  # two blobs, each under the limit, both over
+    huge = protocol.Submit("h", 1, 1, 1, "uint8", half, half)
+    reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(huge), 10))
     assert reply.code == ErrorCode.MESSAGE_TOO_LARGE
     too_many = protocol.Submit("p", 3000, 2000, 1, "uint8", b"", b"")
-    reply = decode_reply(secret, raw_peer.ask(protocol.encode(secret, too_many), REPLY_TIMEOUT_S))
+    reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(too_many), REPLY_TIMEOUT_S))
     assert (reply.code, reply.job) == (ErrorCode.TOO_MANY_PIXELS, "p")
     mismatch = protocol.Submit("m", 4, 4, 3, "float32", bytes(4 * 4 * 3), bytes(16))
-    reply = decode_reply(secret, raw_peer.ask(protocol.encode(secret, mismatch), REPLY_TIMEOUT_S))
+    reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(mismatch), REPLY_TIMEOUT_S))
     assert reply.code == ErrorCode.SIZE_MISMATCH
     assert "float32" in reply.message
 
@@ -320,7 +301,9 @@ fuzz_values = st.recursive(
     body=st.one_of(
         st.binary(max_size=256),
         st.builds(
-            lambda kind, fields: msgpack.packb({**fields, "v": 1, "kind": kind, "id": "f"}),
+            lambda kind, fields: msgpack.packb(
+                {**fields, "v": protocol.PROTOCOL_VERSION, "kind": kind, "id": "f"}
+            ),
             st.sampled_from(["submit", "cancel", "hello", "nonsense"]),
             st.dictionaries(
                 st.sampled_from(["job", "width", "pixels", "hole", "dtype"]), fuzz_values
@@ -331,16 +314,11 @@ fuzz_values = st.recursive(
 def test_fuzzed_signed_messages_get_an_error_and_the_daemon_keeps_serving(
     daemon: DaemonProcess, raw_peer: RawPeer, body: bytes
 ) -> None:
-    secret = read_connection_file(daemon.connection_file).secret_bytes
-    reply = decode_reply(secret, raw_peer.ask([protocol.sign(secret, body), body], REPLY_TIMEOUT_S))
+    secret = raw_peer.secret
+    reply = decode_reply(raw_peer, raw_peer.ask([protocol.sign(secret, body), body], REPLY_TIMEOUT_S))
     assert reply.code in vars(ErrorCode).values()
     assert raw_peer.ask([body], timeout_s=0.05) is None  # unsigned: dropped
-    hello = protocol.encode(secret, protocol.Hello([1]))
-    welcome = raw_peer.ask(hello, REPLY_TIMEOUT_S)
-    assert welcome is not None
-    assert isinstance(
-        protocol.decode(secret, welcome, protocol.DAEMON_KINDS).message, protocol.Welcome
-    )
+    raw_peer.say_hello(REPLY_TIMEOUT_S)  # and it still answers
 
 
 def test_engine_errors_keep_their_code_and_message(client: DaemonClient) -> None:
@@ -356,7 +334,6 @@ def test_engine_errors_keep_their_code_and_message(client: DaemonClient) -> None
 def test_silent_client_has_its_jobs_dropped_after_the_timeout(
     daemon: DaemonProcess, client: DaemonClient, raw_peer: RawPeer
 ) -> None:
-    secret = read_connection_file(daemon.connection_file).secret_bytes
     sample = sample_image(90, SLOW_SIDE)
     finished_before = client.status()["finished"]
     # Four jobs, so some are still waiting when the timeout strikes however fast the CPU.
@@ -365,7 +342,7 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
         submit = protocol.Submit(
             job_id, SLOW_SIDE, SLOW_SIDE, 3, "uint8", sample.image.tobytes(), sample.hole.tobytes()
         )
-        assert raw_peer.ask(protocol.encode(secret, submit), REPLY_TIMEOUT_S) is not None
+        assert raw_peer.ask(raw_peer.stamped(submit), REPLY_TIMEOUT_S) is not None
     # The peer stays connected but never pings: after --client-timeout its jobs go.
     assert wait_until(lambda: client.status()["running"] == 0, timeout_s=40)
     dropped = [line for line in daemon.log_text().splitlines() if "silent for" in line]
