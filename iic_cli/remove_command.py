@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "remove",
         help="remove the object under a mask from an image file",
         description="Fill the white part of MASK from the rest of IMAGE and write OUT "
-        "(format from OUT's suffix: .png, .jpg, .tif).",
+        "(format from OUT's suffix: .png, .jpg, .tif). Files are read as viewers show them "
+        "(EXIF orientation applied), so MASK matches IMAGE as shown; OUT is written upright "
+        "with IMAGE's depth, colour profile and EXIF where its format can hold them.",
     )
     parser.add_argument("image", type=Path)
     parser.add_argument("mask", type=Path, help="white = remove (below 50 %% grey = keep)")
