@@ -103,8 +103,12 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
 def _user_environment(folder: Path, venv: Path) -> dict[str, str]:
     runtime = folder / "run"
     runtime.mkdir(mode=0o700)  # the client accepts only a private XDG_RUNTIME_DIR
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
-    env = {name: value for name, value in env.items() if not name.startswith("XDG_")}
+    # nothing of this session's Python or user folders leaks in
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV"))
+    }
     return {
         **env,
         "HOME": str(folder),
