@@ -186,13 +186,15 @@ def check_private_file(path: Path) -> None:
 
 
 def _check_trusted_ancestor(directory: Path, uid: int) -> None:
-    """An ancestor must be ours or root's, and a root folder others may write to must be sticky
-    (like /tmp), or they could rename our folder away and put theirs in its place."""
+    """An ancestor must be ours or root's, and one that others may write to must be sticky (like
+    /tmp), or they could rename our folder away and put theirs in its place. Our own folders
+    may be group-writable: with per-user groups (umask 002) the group is us."""
     for info in (os.lstat(directory), os.stat(directory)):
         if info.st_uid not in (uid, ROOT_UID):
             raise UnsafeLocation(_not_yours_message(directory, info, "folder"))
     mode = info.st_mode
-    if info.st_uid != uid and mode & WRITABLE_BY_OTHERS and not mode & stat.S_ISVTX:
+    writers = stat.S_IWOTH if info.st_uid == uid else WRITABLE_BY_OTHERS
+    if mode & writers and not mode & stat.S_ISVTX:
         raise UnsafeLocation(
             f"Other users may write to {directory} (mode {stat.S_IMODE(mode):o}), so they could "
             "replace the daemon's folder inside it. Start the daemon with --connection-file in a "

@@ -75,9 +75,10 @@ def start_daemon(
     *extra: str,
     command: list[str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    connection_file: Path | None = None,
 ) -> DaemonProcess:
-    """Start a daemon and wait until its connection file names it."""
-    connection_file = directory / "runtime" / "daemon.json"
+    """Start a daemon and wait until its connection file (where `command` puts it) names it."""
+    connection_file = connection_file or directory / "runtime" / "daemon.json"
     log_dir = directory / "log"
     output = directory / f"daemon-output-{time.monotonic_ns()}.txt"
     with output.open("wb") as stream:
@@ -178,13 +179,18 @@ class RawPeer:
     def stamped(self, message: protocol.Message) -> list[protocol.Blob]:
         return self.session.encode(message)
 
-    def ask(self, frames: list[protocol.Blob], timeout_s: float) -> list[bytes] | None:
-        """Send `frames`; the next message other than a heartbeat, or None."""
+    def ask(
+        self,
+        frames: list[protocol.Blob],
+        timeout_s: float,
+        skip: tuple[str, ...] = (protocol.Heartbeat.KIND,),
+    ) -> list[bytes] | None:
+        """Send `frames`; the next message not of a kind in `skip`, or None."""
         self.socket.send_multipart(frames)
         deadline = time.monotonic() + timeout_s
         while self.socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             reply = self.socket.recv_multipart()
-            if msgpack.unpackb(reply[1]).get("kind") != protocol.Heartbeat.KIND:
+            if msgpack.unpackb(reply[1]).get("kind") not in skip:
                 return reply
         return None
 
