@@ -570,7 +570,7 @@ def test_without_vendored_packages_the_plugin_says_what_to_run(
 STARTING_DAEMON_SCRIPT = """#!/bin/sh
 echo "$@" > /starter/arguments
 sleep 1
-mkdir -p {connection_dir}
+mkdir -p -m 700 {connection_dir}  # private, as the real daemon makes it
 cp /starter/daemon.json {connection_dir}/.daemon.json.tmp
 mv {connection_dir}/.daemon.json.tmp {connection_dir}/daemon.json
 """
