@@ -459,8 +459,6 @@ def configure_router(router: zmq.Socket, config: DaemonConfig, secret: bytes) ->
     router.setsockopt(zmq.ROUTER_MANDATORY, 1)
     # Per frame, checked on the frame's declared size before ZeroMQ buffers any of it; the sum
     # of a message's blobs is checked in `protocol.decode`.
-    router.setsockopt(
-        zmq.MAXMSGSIZE, max(config.max_message_bytes, protocol.MAX_HEADER_BYTES)
-    )
+    router.setsockopt(zmq.MAXMSGSIZE, max(config.max_message_bytes, protocol.MAX_HEADER_BYTES))
     secure_daemon_socket(router, secret)
     return router.bind_to_random_port("tcp://127.0.0.1")

@@ -6,11 +6,11 @@ folder of the user's own with mode 0700.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
 from pathlib import Path
-from typing import IO
 
 import platformdirs
 
@@ -45,7 +45,7 @@ def configure_logging(log_dir: Path | None) -> Path:
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Opens each log file (the first and every one after a rotation) with mode 0600."""
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> io.TextIOWrapper:
         descriptor = os.open(
             self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE
         )

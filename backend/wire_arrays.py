@@ -25,7 +25,8 @@ class EngineInputs:
 
 
 def inputs_from_submit(submit: protocol.Submit) -> EngineInputs:
-    """Arrays of an already-checked `Submit` (see `protocol.check_image_fields`)."""
+    """Arrays of an already-checked `Submit` (see `protocol.check_submit`); its blobs may be
+    views of the received frames, which is why every array here is a copy."""
     wire_dtype = np.dtype(submit.dtype).newbyteorder("<")
     image = np.frombuffer(submit.pixels, dtype=wire_dtype).reshape(
         submit.height, submit.width, submit.channels
@@ -47,5 +48,5 @@ def confidence_to_wire(confidence: np.ndarray) -> bytes:
     return scaled.astype(np.uint8).tobytes()
 
 
-def _mask(data: bytes, submit: protocol.Submit) -> np.ndarray:
+def _mask(data: protocol.Blob, submit: protocol.Submit) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(submit.height, submit.width).copy()

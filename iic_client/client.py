@@ -269,8 +269,7 @@ class DaemonClient:
                     if not self._pump(deadline - time.monotonic()):
                         raise ClientError(
                             ErrorCode.NO_REPLY,
-                            f"The daemon did not answer within {self._timeout_s:g} s. "
-                            f"{START_HINT}",
+                            f"The daemon did not answer within {self._timeout_s:g} s. {START_HINT}",
                         )
             finally:
                 self._awaiting.discard(message_id)

@@ -175,7 +175,10 @@ def check_private_file(path: Path) -> None:
     folder = os.stat(path.parent)
     if folder.st_uid != uid:
         raise UnsafeLocation(_not_yours_message(path.parent, folder, "folder"))
-    for what, where, mode in (("file", path, info.st_mode), ("folder", path.parent, folder.st_mode)):
+    for what, where, mode in (
+        ("file", path, info.st_mode),
+        ("folder", path.parent, folder.st_mode),
+    ):
         if stat.S_IMODE(mode) & SHARED_BITS:
             raise UnsafeLocation(
                 f"Other users can open the daemon's connection {what} {where} (mode "

@@ -112,7 +112,7 @@ class DecodeLimits:
 
 
 # Image and mask bytes: `bytes` when built here, a zero-copy view of the received frame in decode.
-Blob = Union[bytes, memoryview]
+Blob = bytes | memoryview
 
 
 # ---- client → daemon -------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def encode(
     header_map: dict[str, Any] = {"v": version, "kind": message.KIND, "id": message_id or new_id()}
     if session is not None:
         header_map["session"], header_map["seq"] = session, seq
-    blob_names = _blob_fields(type(message))
+    blob_names = _blob_fields(type(message))  # type: ignore[arg-type]  # dataclass types hash
     blobs: list[tuple[str, Blob]] = []
     for item in dataclasses.fields(message):
         value = getattr(message, item.name)
@@ -355,8 +355,8 @@ def decode(
         )
     try:
         blob_values = _blob_values(cls, body_map.get("blobs", []), blobs)
-        session = _checked("session", body_map.get("session"), Union[bytes, None])
-        seq = _checked("seq", body_map.get("seq"), Union[int, None])
+        session = _checked("session", body_map.get("session"), bytes | None)
+        seq = _checked("seq", body_map.get("seq"), int | None)
         return Envelope(reply_to, _build(cls, body_map, blob_values), session, seq)
     except ProtocolError as error:
         error.job, error.reply_to = job, reply_to
@@ -378,7 +378,7 @@ def _blob_values(cls: type, declared: Any, blobs: Sequence[Blob]) -> dict[str, B
     if not isinstance(declared, list) or len(declared) != len(blobs):
         raise ProtocolError(ErrorCode.MALFORMED, "The header's 'blobs' does not match the frames.")
     values: dict[str, Blob] = {}
-    for entry, blob in zip(declared, blobs):
+    for entry, blob in zip(declared, blobs, strict=True):
         if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in names):
             raise ProtocolError(ErrorCode.MALFORMED, f"Unexpected blob {entry!r} in the header.")
         name, size = entry

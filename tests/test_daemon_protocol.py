@@ -192,7 +192,9 @@ def test_an_unstamped_message_has_no_session() -> None:
 )
 def test_ill_typed_fields_get_stable_codes(overrides: dict[str, object], code: str) -> None:
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.decode(SECRET, signed_map(submit_map(**overrides), SUBMIT_BLOBS), protocol.CLIENT_KINDS)
+        protocol.decode(
+            SECRET, signed_map(submit_map(**overrides), SUBMIT_BLOBS), protocol.CLIENT_KINDS
+        )
     assert raised.value.code == code
     assert raised.value.job == "j1"
 

@@ -240,7 +240,9 @@ def raw_peer(daemon: DaemonProcess) -> Iterator[RawPeer]:
 
 
 def raw_submit(side: int = 64) -> protocol.Submit:
-    return protocol.Submit("raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side))
+    return protocol.Submit(
+        "raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side)
+    )
 
 
 def test_wrong_and_missing_secret_run_nothing(
@@ -315,7 +317,9 @@ def test_fuzzed_signed_messages_get_an_error_and_the_daemon_keeps_serving(
     daemon: DaemonProcess, raw_peer: RawPeer, body: bytes
 ) -> None:
     secret = raw_peer.secret
-    reply = decode_reply(raw_peer, raw_peer.ask([protocol.sign(secret, body), body], REPLY_TIMEOUT_S))
+    reply = decode_reply(
+        raw_peer, raw_peer.ask([protocol.sign(secret, body), body], REPLY_TIMEOUT_S)
+    )
     assert reply.code in vars(ErrorCode).values()
     assert raw_peer.ask([body], timeout_s=0.05) is None  # unsigned: dropped
     raw_peer.say_hello(REPLY_TIMEOUT_S)  # and it still answers
