@@ -55,6 +55,7 @@ class ClientState:
     session: Session
     last_seen: float = field(default_factory=time.monotonic)
     jobs: set[str] = field(default_factory=set)
+    uploads: dict[str, protocol.Submit] = field(default_factory=dict)  # declared, no pixels yet
 
 
 class Daemon:
@@ -88,6 +89,7 @@ class Daemon:
         self._handlers: dict[type, Callable[[bytes, str, Any], None]] = {
             protocol.Hello: self._on_hello,
             protocol.Submit: self._on_submit,
+            protocol.Pixels: self._on_pixels,
             protocol.Cancel: self._on_cancel,
             protocol.Status: self._on_status,
             protocol.Ping: self._on_ping,
@@ -244,20 +246,32 @@ class Daemon:
             self._router.send_multipart([client, *frames], zmq.NOBLOCK, copy=False)
 
     def _on_submit(self, client: bytes, message_id: str, submit: protocol.Submit) -> None:
+        """Check the declared job and ask for its pixels: nothing large has arrived yet."""
         protocol.check_submit(submit, self._config.max_pixels)
-        job = RemovalJob(client, submit.job, submit)
-        if job.key in self._jobs:
+        state = self._clients[client]
+        if (client, submit.job) in self._jobs or submit.job in state.uploads:
             raise protocol.ProtocolError(
                 ErrorCode.DUPLICATE_JOB, f"Job {submit.job} was already submitted."
             )
+        uploading = sum(len(other.uploads) for other in self._clients.values())
+        if len(self._queue) + uploading >= self._config.max_queue:
+            raise _queue_full(self._config.max_queue)
+        state.uploads[submit.job] = submit
+        self._send(client, protocol.SendPixels(submit.job))
+
+    def _on_pixels(self, client: bytes, message_id: str, pixels: protocol.Pixels) -> None:
+        submit = self._clients[client].uploads.pop(pixels.job, None)
+        if submit is None:
+            raise protocol.ProtocolError(
+                ErrorCode.UNKNOWN_JOB,
+                f"No submitted job {pixels.job} is waiting for its pixels: send `submit` first.",
+            )
+        protocol.check_pixels(submit, pixels)
+        job = RemovalJob(client, submit.job, submit, pixels)
         try:
             self._queue.put(client, submit.job, job)
         except QueueFull:
-            raise protocol.ProtocolError(
-                ErrorCode.BUSY,
-                f"The daemon already has {self._config.max_queue} removals waiting. "
-                "Wait for some to finish (or cancel one) and try again.",
-            ) from None
+            raise _queue_full(self._config.max_queue) from None
         self._jobs[job.key] = job
         self._clients[client].jobs.add(submit.job)
         position = self._queue.positions().get(job.key, 0)
@@ -277,15 +291,19 @@ class Daemon:
 
     def _on_cancel(self, client: bytes, message_id: str, cancel: protocol.Cancel) -> None:
         job = self._jobs.get((client, cancel.job))
-        if job is None:
+        if self._clients[client].uploads.pop(cancel.job, None) is not None:
+            log.info("job %s cancelled before its pixels arrived", cancel.job)
+        elif job is None:
             raise protocol.ProtocolError(
                 ErrorCode.UNKNOWN_JOB,
                 f"Job {cancel.job} is not queued or running (it may have just finished).",
             )
-        was_waiting = self._queue.remove(client, cancel.job) is not None
-        job.cancelled.set()
-        self._forget(job)
-        log.info("job %s cancelled while %s", cancel.job, "waiting" if was_waiting else "running")
+        else:
+            was_waiting = self._queue.remove(client, cancel.job) is not None
+            job.cancelled.set()
+            self._forget(job)
+            state = "waiting" if was_waiting else "running"
+            log.info("job %s cancelled while %s", cancel.job, state)
         self._send(
             client,
             protocol.Error(
@@ -451,6 +469,14 @@ class Daemon:
             )
         self._jobs.clear()
         self._wake.close(linger=0)
+
+
+def _queue_full(max_queue: int) -> protocol.ProtocolError:
+    return protocol.ProtocolError(
+        ErrorCode.BUSY,
+        f"The daemon already has {max_queue} removals waiting. "
+        "Wait for some to finish (or cancel one) and try again.",
+    )
 
 
 def configure_router(router: zmq.Socket, config: DaemonConfig, secret: bytes) -> int:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from backend.fair_queue import FairQueue
-from backend.wire_arrays import confidence_to_wire, image_to_wire, inputs_from_submit
+from backend.wire_arrays import confidence_to_wire, image_to_wire, inputs_from_wire
 from iic_client import protocol
 from iic_client.protocol import ErrorCode
 from iic_engine import Inpainter, InpaintingError, RemovalCancelled
@@ -26,11 +26,13 @@ OUT_OF_MEMORY_FALLBACK_NOTE = "The GPU ran out of memory; this removal was finis
 
 @dataclass
 class RemovalJob:
-    """A job between `submit` and its answer; `cancelled` is shared with the worker."""
+    """A job between its pixels' arrival and its answer; `cancelled` is shared with the
+    worker."""
 
     client: bytes
     job_id: str
     submit: protocol.Submit
+    pixels: protocol.Pixels
     submitted_at: float = field(default_factory=time.monotonic)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -146,7 +148,7 @@ class DeviceWorker(threading.Thread):
         return JobFinished(job.key, finished.pixels, finished.confidence, stats)
 
     def _remove(self, engine: Inpainter, job: RemovalJob) -> JobFinished:
-        inputs = inputs_from_submit(job.submit)
+        inputs = inputs_from_wire(job.submit, job.pixels)
         started = time.monotonic()
         result = engine.remove(
             inputs.image,

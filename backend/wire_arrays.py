@@ -24,18 +24,18 @@ class EngineInputs:
     use: np.ndarray | None
 
 
-def inputs_from_submit(submit: protocol.Submit) -> EngineInputs:
-    """Arrays of an already-checked `Submit` (see `protocol.check_submit`); its blobs may be
-    views of the received frames, which is why every array here is a copy."""
+def inputs_from_wire(submit: protocol.Submit, pixels: protocol.Pixels) -> EngineInputs:
+    """Arrays of an already-checked job (see `protocol.check_pixels`); its blobs may be views
+    of the received frames, which is why every array here is a copy."""
     wire_dtype = np.dtype(submit.dtype).newbyteorder("<")
-    image = np.frombuffer(submit.pixels, dtype=wire_dtype).reshape(
+    image = np.frombuffer(pixels.pixels, dtype=wire_dtype).reshape(
         submit.height, submit.width, submit.channels
     )
     return EngineInputs(
         image=image.astype(wire_dtype.newbyteorder("="), copy=True),
-        hole=_mask(submit.hole, submit),
-        avoid=None if submit.avoid is None else _mask(submit.avoid, submit),
-        use=None if submit.use is None else _mask(submit.use, submit),
+        hole=_mask(pixels.hole, submit),
+        avoid=None if pixels.avoid is None else _mask(pixels.avoid, submit),
+        use=None if pixels.use is None else _mask(pixels.use, submit),
     )
 
 

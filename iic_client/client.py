@@ -199,15 +199,27 @@ class DaemonClient:
     def submit(self, request: RemovalRequest) -> Job:
         """Queue a removal; raises `ClientError` (e.g. code "busy") if the daemon refuses it."""
         job = Job(self, protocol.new_id())
-        message = protocol.Submit(job=job.id, **_fields(request))
+        submit = protocol.Submit(
+            job.id,
+            request.width,
+            request.height,
+            request.channels,
+            request.dtype,
+            request.iterations,
+            request.want_confidence,
+            has_avoid=request.avoid is not None,
+            has_use=request.use is not None,
+        )
+        pixels = protocol.Pixels(job.id, request.pixels, request.hole, request.avoid, request.use)
         try:
             protocol.check_submit(
-                message, int(self._limits.get("max_pixels", protocol.DEFAULT_MAX_PIXELS))
+                submit, int(self._limits.get("max_pixels", protocol.DEFAULT_MAX_PIXELS))
             )
+            protocol.check_pixels(submit, pixels)
         except protocol.ProtocolError as error:
             raise ClientError(error.code, str(error)) from None
         wire_bytes = sum(
-            len(blob) for blob in (message.pixels, message.hole, message.avoid, message.use) if blob
+            len(blob) for blob in (request.pixels, request.hole, request.avoid, request.use) if blob
         )
         max_bytes = int(self._limits.get("max_message_bytes", protocol.DEFAULT_MAX_MESSAGE_BYTES))
         if wire_bytes > max_bytes:
@@ -218,18 +230,13 @@ class DaemonClient:
             )
         with self._lock:
             self._jobs[job.id] = job
-            self._socket.send_multipart(self._session.encode(message), copy=False)
+            # Declared first: a shape or a queue the daemon refuses costs no pixel on the wire.
+            self._socket.send_multipart(self._session.encode(submit))
             self._last_heard = time.monotonic()
-            deadline = time.monotonic() + self._timeout_s
-            while not job._accepted and job._error is None:
-                if not self._pump(deadline - time.monotonic()):
-                    self._jobs.pop(job.id, None)
-                    raise ClientError(
-                        ErrorCode.NO_REPLY,
-                        f"The daemon did not accept the job within {self._timeout_s:g} s. "
-                        "It may be overloaded or stopped; try again, or restart "
-                        "`iic-inpaint serve`.",
-                    )
+            self._wait_for_daemon(job, lambda: job._pixels_wanted)
+            if job._error is None:
+                self._socket.send_multipart(self._session.encode(pixels), copy=False)
+                self._wait_for_daemon(job, lambda: job._accepted)
         if job._error is not None:
             raise job._error
         return job
@@ -277,6 +284,18 @@ class DaemonClient:
         if isinstance(reply, protocol.Error):
             raise ClientError(reply.code, reply.message)
         return reply
+
+    def _wait_for_daemon(self, job: Job, answered: Callable[[], bool]) -> None:
+        """Pump until `answered()` or the job failed; `no_reply` after `timeout_s`."""
+        deadline = time.monotonic() + self._timeout_s
+        while not answered() and job._error is None:
+            if not self._pump(deadline - time.monotonic()):
+                self._jobs.pop(job.id, None)
+                raise ClientError(
+                    ErrorCode.NO_REPLY,
+                    f"The daemon did not accept the job within {self._timeout_s:g} s. "
+                    "It may be overloaded or stopped; try again, or restart `iic-inpaint serve`.",
+                )
 
     def _pump(self, timeout_s: float) -> bool:
         """Receive everything waiting (waiting up to `timeout_s` for the first); False if none."""
@@ -354,6 +373,7 @@ class Job:
         self.id = job_id
         self._client = client
         self._inbox: deque[JobProgress | JobResult] = deque()
+        self._pixels_wanted = False
         self._accepted = False
         self._result: JobResult | None = None
         self._error: ClientError | None = None
@@ -407,7 +427,9 @@ class Job:
         self._finish_with(ClientError(ErrorCode.CANCELLED, "The removal was cancelled."))
 
     def _deliver(self, message: Any) -> None:
-        if isinstance(message, protocol.Accepted):
+        if isinstance(message, protocol.SendPixels):
+            self._pixels_wanted = True
+        elif isinstance(message, protocol.Accepted):
             self._accepted = True
             self._inbox.append(
                 JobProgress(

@@ -130,7 +130,8 @@ class Hello:
 
 @dataclass(frozen=True)
 class Submit:
-    """One removal: `pixels` interleaved (H,W,C); `hole`, `avoid`, `use` H×W uint8 (0..255)."""
+    """One removal, declared: the daemon checks the shape and answers `send_pixels` (or an
+    error) before a single pixel travels; the image then follows as `Pixels`."""
 
     KIND: ClassVar[str] = "submit"
     job: str
@@ -138,12 +139,23 @@ class Submit:
     height: int
     channels: int
     dtype: str
+    iterations: int = 4
+    want_confidence: bool = False
+    has_avoid: bool = False
+    has_use: bool = False
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """The image of a submitted job: `pixels` interleaved (H,W,C); `hole`, `avoid`, `use` H×W
+    uint8 (0..255)."""
+
+    KIND: ClassVar[str] = "pixels"
+    job: str
     pixels: Blob
     hole: Blob
     avoid: Blob | None = None
     use: Blob | None = None
-    iterations: int = 4
-    want_confidence: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,14 @@ class Welcome:
     daemon_pid: int
     reply_to: str = ""
     nonce: bytes = b""
+
+
+@dataclass(frozen=True)
+class SendPixels:
+    """The declared job fits: send its `Pixels`."""
+
+    KIND: ClassVar[str] = "send_pixels"
+    job: str
 
 
 @dataclass(frozen=True)
@@ -242,13 +262,18 @@ class StatusReply:
     reply_to: str = ""
 
 
-ClientMessage = Hello | Submit | Cancel | Status | Ping
-DaemonMessage = Welcome | Accepted | Progress | Result | Error | Heartbeat | StatusReply
+ClientMessage = Hello | Submit | Pixels | Cancel | Status | Ping
+DaemonMessage = (
+    Welcome | SendPixels | Accepted | Progress | Result | Error | Heartbeat | StatusReply
+)
 Message = ClientMessage | DaemonMessage
 
-CLIENT_KINDS: dict[str, type] = {cls.KIND: cls for cls in (Hello, Submit, Cancel, Status, Ping)}
+CLIENT_KINDS: dict[str, type] = {
+    cls.KIND: cls for cls in (Hello, Submit, Pixels, Cancel, Status, Ping)
+}
 DAEMON_KINDS: dict[str, type] = {
-    cls.KIND: cls for cls in (Welcome, Accepted, Progress, Result, Error, Heartbeat, StatusReply)
+    cls.KIND: cls
+    for cls in (Welcome, SendPixels, Accepted, Progress, Result, Error, Heartbeat, StatusReply)
 }
 
 
@@ -469,12 +494,11 @@ def _type_name(annotation: Any) -> str:
 
 
 def check_submit(submit: Submit, max_pixels: int) -> None:
-    """Raise `ProtocolError` unless the declared shape, dtype and byte lengths agree.
+    """Raise `ProtocolError` unless the declared shape, dtype and iterations are acceptable.
 
-    Both the client (before sending) and the daemon (before decoding any pixel) call this.
+    Both the client (before sending) and the daemon (before asking for any pixel) call this.
     """
     width, height, channels, dtype = submit.width, submit.height, submit.channels, submit.dtype
-    masks = {"hole": submit.hole, "avoid": submit.avoid, "use": submit.use}
     if width <= 0 or height <= 0:
         raise ProtocolError(ErrorCode.BAD_FIELD, f"The image is {width}×{height}: nothing to fill.")
     if width * height > max_pixels:
@@ -495,22 +519,33 @@ def check_submit(submit: Submit, max_pixels: int) -> None:
             ErrorCode.BAD_FIELD,
             f"The image has {channels} channels; grey, grey+alpha, RGB and RGBA (1–4) work.",
         )
+    if not 1 <= submit.iterations <= MAX_ITERATIONS:
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD,
+            f"iterations is {submit.iterations}; choose between 1 and {MAX_ITERATIONS}.",
+        )
+
+
+def check_pixels(submit: Submit, pixels: Pixels) -> None:
+    """Raise `ProtocolError` unless `pixels` has the byte lengths and masks `submit` declared."""
+    width, height, channels, dtype = submit.width, submit.height, submit.channels, submit.dtype
     expected = width * height * channels * DTYPE_ITEMSIZE[dtype]
-    if len(submit.pixels) != expected:
+    if len(pixels.pixels) != expected:
         raise ProtocolError(
             ErrorCode.SIZE_MISMATCH,
-            f"The pixels are {len(submit.pixels)} bytes but {width}×{height}×{channels} {dtype} needs "
-            f"{expected}. Check the image's depth and channel count.",
+            f"The pixels are {len(pixels.pixels)} bytes but {width}×{height}×{channels} {dtype} "
+            f"needs {expected}. Check the image's depth and channel count.",
         )
-    for name, mask in masks.items():
+    declared = {"hole": True, "avoid": submit.has_avoid, "use": submit.has_use}
+    for name, mask in (("hole", pixels.hole), ("avoid", pixels.avoid), ("use", pixels.use)):
+        if (mask is not None) != declared[name]:
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD,
+                f"The {name} mask was {'not ' if declared[name] else ''}declared in the submit.",
+            )
         if mask is not None and len(mask) != width * height:
             raise ProtocolError(
                 ErrorCode.SIZE_MISMATCH,
                 f"The {name} mask is {len(mask)} bytes but a {width}×{height} mask needs "
                 f"{width * height} (one uint8 per pixel).",
             )
-    if not 1 <= submit.iterations <= MAX_ITERATIONS:
-        raise ProtocolError(
-            ErrorCode.BAD_FIELD,
-            f"iterations is {submit.iterations}; choose between 1 and {MAX_ITERATIONS}.",
-        )

@@ -123,6 +123,14 @@ class SampleImage:
             want_confidence=want_confidence,
         )
 
+    def wire(self, job: str) -> tuple[protocol.Submit, protocol.Pixels]:
+        """The two messages of this removal as a raw peer sends them."""
+        height, width = self.hole.shape
+        return (
+            protocol.Submit(job, width, height, 3, "uint8"),
+            protocol.Pixels(job, self.image.tobytes(), self.hole.tobytes()),
+        )
+
 
 def sample_image(seed: int, side: int = 64) -> SampleImage:
     """A random-texture image with a square hole whose place depends on `seed`."""
@@ -178,6 +186,17 @@ class RawPeer:
 
     def stamped(self, message: protocol.Message) -> list[protocol.Blob]:
         return self.session.encode(message)
+
+    def submit(
+        self, submit: protocol.Submit, pixels: protocol.Pixels, timeout_s: float
+    ) -> protocol.Message:
+        """Declare a job and, once asked for them, send its pixels; the daemon's last answer
+        (other jobs' events are passed over)."""
+        skip = (protocol.Heartbeat.KIND, protocol.Progress.KIND, protocol.Result.KIND)
+        asked = self.decoded(self.ask(self.stamped(submit), timeout_s, skip)).message
+        if not isinstance(asked, protocol.SendPixels):
+            return asked
+        return self.decoded(self.ask(self.stamped(pixels), timeout_s, skip)).message
 
     def ask(
         self,

@@ -29,7 +29,7 @@ from iic_client.session import Replayed, Session
 
 SECRET = bytes(range(32))
 SMALL_LIMITS = protocol.DecodeLimits(max_message_bytes=1 << 16)
-SUBMIT_BLOBS = {"pixels": bytes(12), "hole": bytes([0, 255, 0, 0])}
+PIXELS_BLOBS = {"pixels": bytes(12), "hole": bytes([0, 255, 0, 0])}
 
 
 def signed(header: bytes, *blobs: bytes) -> list[bytes]:
@@ -58,10 +58,16 @@ def submit_map(**overrides: object) -> dict[str, object]:
     return fields
 
 
+def pixels_map(**overrides: object) -> dict[str, object]:
+    """The header of a `pixels` message; its blobs go in frames (`PIXELS_BLOBS`)."""
+    return {"v": protocol.PROTOCOL_VERSION, "kind": "pixels", "id": "m2", "job": "j1", **overrides}
+
+
 def test_every_kind_survives_encode_and_decode() -> None:
     messages = [
         protocol.Hello([2], "krita", bytes(range(16))),
-        protocol.Submit("j", 2, 1, 1, "uint8", b"ab", b"\x00\xff", None, b"\x01\x00", 3, True),
+        protocol.Submit("j", 2, 1, 1, "uint8", 3, True, has_avoid=False, has_use=True),
+        protocol.Pixels("j", b"ab", b"\x00\xff", None, b"\x01\x00"),
         protocol.Cancel("j"),
         protocol.Status(),
         protocol.Ping(),
@@ -105,7 +111,7 @@ def test_more_frames_than_a_submit_has_are_dropped_unread() -> None:
 
 def test_blobs_arrive_as_views_of_their_frames_without_a_copy() -> None:
     pixels = bytearray(12)
-    frames = [memoryview(frame) for frame in signed_map(submit_map(), SUBMIT_BLOBS)]
+    frames = [memoryview(frame) for frame in signed_map(pixels_map(), PIXELS_BLOBS)]
     frames[2] = memoryview(pixels)
     frames[0] = memoryview(protocol.sign(SECRET, frames[1], pixels, frames[3]))
     submit = protocol.decode(SECRET, frames, protocol.CLIENT_KINDS).message
@@ -123,14 +129,14 @@ def test_blobs_arrive_as_views_of_their_frames_without_a_copy() -> None:
     ],
 )
 def test_blob_frames_must_match_the_signed_header(declared: list[list[object]]) -> None:
-    header = msgpack.packb({**submit_map(), "blobs": declared})
+    header = msgpack.packb({**pixels_map(), "blobs": declared})
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.decode(SECRET, signed(header, *SUBMIT_BLOBS.values()), protocol.CLIENT_KINDS)
+        protocol.decode(SECRET, signed(header, *PIXELS_BLOBS.values()), protocol.CLIENT_KINDS)
     assert raised.value.code == ErrorCode.MALFORMED
 
 
 def test_pixels_inside_the_header_are_malformed() -> None:
-    header = msgpack.packb({**submit_map(), "pixels": bytes(1000), "hole": bytes(4)})
+    header = msgpack.packb({**pixels_map(), "pixels": bytes(1000), "hole": bytes(4)})
     with pytest.raises(protocol.ProtocolError) as raised:
         protocol.decode(SECRET, signed(header), protocol.CLIENT_KINDS)
     assert raised.value.code == ErrorCode.MALFORMED
@@ -192,9 +198,7 @@ def test_an_unstamped_message_has_no_session() -> None:
 )
 def test_ill_typed_fields_get_stable_codes(overrides: dict[str, object], code: str) -> None:
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.decode(
-            SECRET, signed_map(submit_map(**overrides), SUBMIT_BLOBS), protocol.CLIENT_KINDS
-        )
+        protocol.decode(SECRET, signed_map(submit_map(**overrides), {}), protocol.CLIENT_KINDS)
     assert raised.value.code == code
     assert raised.value.job == "j1"
 
@@ -202,11 +206,29 @@ def test_ill_typed_fields_get_stable_codes(overrides: dict[str, object], code: s
 def test_missing_field_is_named() -> None:
     with pytest.raises(protocol.ProtocolError, match="'hole'"):
         protocol.decode(
-            SECRET, signed_map(submit_map(), {"pixels": bytes(12)}), protocol.CLIENT_KINDS
+            SECRET, signed_map(pixels_map(), {"pixels": bytes(12)}), protocol.CLIENT_KINDS
         )
 
 
-VALID_SUBMIT = protocol.Submit("j", 2, 2, 3, "uint8", bytes(12), bytes(4), avoid=bytes(4))
+VALID_SUBMIT = protocol.Submit("j", 2, 2, 3, "uint8", has_avoid=True)
+VALID_PIXELS = protocol.Pixels("j", bytes(12), bytes(4), avoid=bytes(4))
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"dtype": "int64"}, ErrorCode.BAD_DTYPE),
+        ({"channels": 5}, ErrorCode.BAD_FIELD),
+        ({"width": 0}, ErrorCode.BAD_FIELD),
+        ({"width": 2000, "height": 2000}, ErrorCode.TOO_MANY_PIXELS),
+        ({"iterations": 0}, ErrorCode.BAD_FIELD),
+    ],
+)
+def test_the_declared_job_is_checked_before_any_pixel(change: dict[str, object], code: str) -> None:
+    protocol.check_submit(VALID_SUBMIT, max_pixels=1_000_000)
+    with pytest.raises(protocol.ProtocolError) as raised:
+        protocol.check_submit(replace(VALID_SUBMIT, **change), max_pixels=1_000_000)  # type: ignore[arg-type]
+    assert raised.value.code == code
 
 
 @pytest.mark.parametrize(
@@ -215,17 +237,14 @@ VALID_SUBMIT = protocol.Submit("j", 2, 2, 3, "uint8", bytes(12), bytes(4), avoid
         ({"pixels": bytes(11)}, ErrorCode.SIZE_MISMATCH),
         ({"hole": bytes(3)}, ErrorCode.SIZE_MISMATCH),
         ({"avoid": bytes(5)}, ErrorCode.SIZE_MISMATCH),
-        ({"dtype": "int64"}, ErrorCode.BAD_DTYPE),
-        ({"channels": 5, "pixels": bytes(20)}, ErrorCode.BAD_FIELD),
-        ({"width": 0}, ErrorCode.BAD_FIELD),
-        ({"width": 2000, "height": 2000}, ErrorCode.TOO_MANY_PIXELS),
-        ({"iterations": 0}, ErrorCode.BAD_FIELD),
+        ({"avoid": None}, ErrorCode.BAD_FIELD),  # declared, not sent
+        ({"use": bytes(4)}, ErrorCode.BAD_FIELD),  # sent, not declared
     ],
 )
-def test_submit_fields_must_agree(change: dict[str, object], code: str) -> None:
-    protocol.check_submit(VALID_SUBMIT, max_pixels=1_000_000)
+def test_pixels_must_be_what_the_submit_declared(change: dict[str, object], code: str) -> None:
+    protocol.check_pixels(VALID_SUBMIT, VALID_PIXELS)
     with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.check_submit(replace(VALID_SUBMIT, **change), max_pixels=1_000_000)  # type: ignore[arg-type]
+        protocol.check_pixels(VALID_SUBMIT, replace(VALID_PIXELS, **change))  # type: ignore[arg-type]
     assert raised.value.code == code
 
 
@@ -260,9 +279,9 @@ def test_fuzz_random_bytes(body: bytes) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_fuzz_truncated_msgpack(data: st.DataObject) -> None:
-    header = signed_map(submit_map(), SUBMIT_BLOBS)[1]
+    header = signed_map(pixels_map(), PIXELS_BLOBS)[1]
     cut = data.draw(st.integers(0, len(header) - 1))
-    decodes_or_refuses(signed(header[:cut], *SUBMIT_BLOBS.values()))
+    decodes_or_refuses(signed(header[:cut], *PIXELS_BLOBS.values()))
 
 
 @settings(max_examples=200, deadline=None)

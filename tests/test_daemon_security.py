@@ -138,6 +138,8 @@ class Impostor:
                     2, "cpu", "fake", {}, os.getpid(), envelope.message_id, session.own_nonce
                 )
             elif isinstance(message, protocol.Submit):
+                reply = protocol.SendPixels(message.job)
+            elif isinstance(message, protocol.Pixels):
                 self.images.append(bytes(message.pixels))
                 reply = protocol.Accepted(message.job, 1)
             else:
@@ -450,11 +452,10 @@ def test_a_replayed_submit_is_refused_and_never_runs(daemon: DaemonProcess) -> N
         finished_before = client.status()["finished"]
         sender = RawPeer(daemon.connection_file)
         sender.say_hello()
-        sample = sample_image(7)
-        request = sample.request()
-        captured = sender.stamped(
-            protocol.Submit("once", 64, 64, 3, "uint8", request.pixels, request.hole)
-        )
+        submit, pixels = sample_image(7).wire("once")
+        asked = sender.decoded(sender.ask(sender.stamped(submit), REPLY_TIMEOUT_S)).message
+        assert isinstance(asked, protocol.SendPixels)
+        captured = sender.stamped(pixels)  # the message that makes the job run
         accepted = sender.decoded(sender.ask(captured, REPLY_TIMEOUT_S)).message
         assert isinstance(accepted, protocol.Accepted)
         job_events = (protocol.Heartbeat.KIND, protocol.Progress.KIND, protocol.Result.KIND)

@@ -240,9 +240,7 @@ def raw_peer(daemon: DaemonProcess) -> Iterator[RawPeer]:
 
 
 def raw_submit(side: int = 64) -> protocol.Submit:
-    return protocol.Submit(
-        "raw", side, side, 3, "uint8", bytes(side * side * 3), bytes(side * side)
-    )
+    return protocol.Submit("raw", side, side, 3, "uint8")
 
 
 def test_wrong_and_missing_secret_run_nothing(
@@ -277,16 +275,21 @@ def decode_reply(peer: RawPeer, frames: list[bytes] | None) -> protocol.Error:
 
 def test_limits_are_checked_before_decoding(raw_peer: RawPeer) -> None:
     half = bytes(MAX_MESSAGE_MB * 10**6 // 2 + 1)  # two blobs, each under the limit, both over
-    huge = protocol.Submit("h", 1, 1, 1, "uint8", half, half)
+    huge = protocol.Pixels("h", half, half)
     reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(huge), 10))
     assert reply.code == ErrorCode.MESSAGE_TOO_LARGE
-    too_many = protocol.Submit("p", 3000, 2000, 1, "uint8", b"", b"")
+    # Refused on the declared shape: no pixel was ever sent.
+    too_many = protocol.Submit("p", 3000, 2000, 1, "uint8")
     reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(too_many), REPLY_TIMEOUT_S))
     assert (reply.code, reply.job) == (ErrorCode.TOO_MANY_PIXELS, "p")
-    mismatch = protocol.Submit("m", 4, 4, 3, "float32", bytes(4 * 4 * 3), bytes(16))
-    reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(mismatch), REPLY_TIMEOUT_S))
-    assert reply.code == ErrorCode.SIZE_MISMATCH
+    mismatch = protocol.Submit("m", 4, 4, 3, "float32")
+    wrong_size = protocol.Pixels("m", bytes(4 * 4 * 3), bytes(16))
+    reply = raw_peer.submit(mismatch, wrong_size, REPLY_TIMEOUT_S)
+    assert isinstance(reply, protocol.Error) and reply.code == ErrorCode.SIZE_MISMATCH
     assert "float32" in reply.message
+    stray = protocol.Pixels("never-submitted", bytes(12), bytes(4))
+    reply = decode_reply(raw_peer, raw_peer.ask(raw_peer.stamped(stray), REPLY_TIMEOUT_S))
+    assert reply.code == ErrorCode.UNKNOWN_JOB
 
 
 fuzz_values = st.recursive(
@@ -343,10 +346,8 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
     # Four jobs, so some are still waiting when the timeout strikes however fast the CPU.
     job_ids = ("silent-1", "silent-2", "silent-3", "silent-4")
     for job_id in job_ids:
-        submit = protocol.Submit(
-            job_id, SLOW_SIDE, SLOW_SIDE, 3, "uint8", sample.image.tobytes(), sample.hole.tobytes()
-        )
-        assert raw_peer.ask(raw_peer.stamped(submit), REPLY_TIMEOUT_S) is not None
+        accepted = raw_peer.submit(*sample.wire(job_id), REPLY_TIMEOUT_S)
+        assert isinstance(accepted, protocol.Accepted), accepted
     # The peer stays connected but never pings: after --client-timeout its jobs go.
     assert wait_until(lambda: client.status()["running"] == 0, timeout_s=40)
     dropped = [line for line in daemon.log_text().splitlines() if "silent for" in line]

@@ -25,7 +25,9 @@ class OutOfMemoryGpu:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-def run_one_job(worker_engine: object, submit: protocol.Submit) -> list[WorkerEvent]:
+def run_one_job(
+    worker_engine: object, submit: protocol.Submit, pixels: protocol.Pixels
+) -> list[WorkerEvent]:
     events: list[WorkerEvent] = []
     done = threading.Event()
 
@@ -42,7 +44,7 @@ def run_one_job(worker_engine: object, submit: protocol.Submit) -> list[WorkerEv
         lambda: Inpainter(device="cpu", limits=EngineLimits(**FAST_ENGINE_LIMITS)),
     )
     worker.start()
-    queue.put(b"client", submit.job, RemovalJob(b"client", submit.job, submit))
+    queue.put(b"client", submit.job, RemovalJob(b"client", submit.job, submit, pixels))
     assert done.wait(timeout=120)
     queue.close()
     worker.join(timeout=10)
@@ -51,11 +53,7 @@ def run_one_job(worker_engine: object, submit: protocol.Submit) -> list[WorkerEv
 
 def test_gpu_out_of_memory_retries_on_the_cpu_and_says_so() -> None:
     sample = sample_image(3)
-    request = sample.request()
-    submit = protocol.Submit(
-        "oom", request.width, request.height, 3, "uint8", request.pixels, request.hole
-    )
-    events = run_one_job(OutOfMemoryGpu(), submit)
+    events = run_one_job(OutOfMemoryGpu(), *sample.wire("oom"))
     finished = events[-1]
     assert isinstance(finished, JobFinished), finished
     assert finished.stats["retried_on_cpu"] is True
