@@ -14,11 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="score the model and OpenCV Telea on a dev-eval folder (L1, PSNR, SSIM by hole size)",
         description=(
-            "Run Inpainter.remove (default settings) and OpenCV Telea on every photo of a "
-            "folder with manifest.csv and <name>_mask.png holes; print mean L1 / PSNR / SSIM "
-            "per hole-ratio bin and the Tab. 2 split (inside the hole, confidence > 0.5 vs "
-            "≤ 0.5); write report.md and contact_sheet.png (12 photos: input with the hole "
-            "tinted | result | confidence | ground truth)."
+            "Run Inpainter.remove (default settings), OpenCV Telea and, when PyPatchMatch is "
+            "installed, PatchMatch on every photo of a folder with manifest.csv and "
+            "<name>_mask.png holes; print mean L1 / PSNR / SSIM and the texture measures "
+            "(gradient ratio, patch SWD) per hole-ratio bin and the Tab. 2 split (inside the "
+            "hole, confidence > 0.5 vs ≤ 0.5); write report.md and contact_sheet.png (12 "
+            "photos: input with the hole tinted | original | result | peer | confidence)."
         ),
     )
     parser.add_argument("--data", required=True, type=Path, help="e.g. ../shared/data/dev_eval")
@@ -26,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="report folder")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    parser.add_argument(
+        "--texture",
+        choices=("patches", "learned"),
+        default="patches",
+        help="the model's texture path (default: patches)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     inpainter = Inpainter(weights=args.weights, device=args.device)
 
     def model(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        result = inpainter.remove(image, hole)
+        result = inpainter.remove(image, hole, texture=args.texture)
         return result.image, result.confidence
 
     started = time.perf_counter()
@@ -52,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     table = format_report(report)
     header = (
-        f"model {inpainter.model_version} on {args.data} ({len(samples)} photos, "
+        f"model {inpainter.model_version} (texture {args.texture}) on {args.data} "
+        f"({len(samples)} photos, "
         f"device {inpainter.device}, {time.perf_counter() - started:.0f} s)\n\n"
     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""The dev-eval report (§4.2–4.3): per hole-ratio bin mean L1 / PSNR / SSIM for the model
-and, in the same run, OpenCV Telea; the Tab. 2 confidence split; a contact sheet.
+"""The dev-eval report (§4.2–4.3): per hole-ratio bin mean L1 / PSNR / SSIM and the texture
+measures (gradient ratio, patch SWD) for the model and, in the same run, OpenCV Telea and
+PatchMatch (when PyPatchMatch is installed); the Tab. 2 confidence split; a contact sheet.
 
 Whole-image metrics on values in [0,1], results composited (pixels outside the hole are the
 input's). The Tab. 2 split pools hole pixels over all images (an image contributes its
@@ -20,7 +21,15 @@ import numpy as np
 from PIL import Image
 
 from iic_engine.evaluation.contact_sheet import contact_sheet, grey_tile, tint_hole
-from iic_engine.evaluation.metrics import RegionError, l1_error, psnr, region_error, ssim
+from iic_engine.evaluation.metrics import (
+    RegionError,
+    gradient_ratio,
+    l1_error,
+    patch_swd,
+    psnr,
+    region_error,
+    ssim,
+)
 
 # (label, lower, upper) hole-to-image ratio bins of the paper's Fig. 9 and our dev_eval.
 RATIO_BINS: tuple[tuple[str, float, float], ...] = (
@@ -36,6 +45,15 @@ SHEET_IMAGES = 12
 SHEET_TILE_HEIGHT = 192
 # Pixels. Radius 5 reproduces the peer table of issue 4 on dev_eval (PSNR 21.84, L1 .0352).
 TELEA_RADIUS = 5
+# PyPatchMatch's radius 3 (7×7 patches), the peer of issue 13's table.
+PATCHMATCH_RADIUS = 3
+METRICS: tuple[tuple[str, str, int], ...] = (
+    ("l1", "L1", 4),
+    ("psnr", "PSNR", 2),
+    ("ssim", "SSIM", 4),
+    ("grad_ratio", "grad ratio", 2),
+    ("swd", "patch SWD", 2),
+)
 
 Fill = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
@@ -88,16 +106,24 @@ class MethodScores:
     l1: dict[str, list[float]] = field(default_factory=dict)
     psnr: dict[str, list[float]] = field(default_factory=dict)
     ssim: dict[str, list[float]] = field(default_factory=dict)
+    grad_ratio: dict[str, list[float]] = field(default_factory=dict)
+    swd: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, bin_label: str, result: np.ndarray, truth: np.ndarray) -> None:
+    def add(self, bin_label: str, result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> None:
         a, b = result.astype(np.float64) / 255, truth.astype(np.float64) / 255
+        scores = {
+            "l1": l1_error(a, b),
+            "psnr": psnr(a, b),
+            "ssim": ssim(a, b),
+            "grad_ratio": gradient_ratio(a, b, hole),
+            "swd": patch_swd(a, b, hole),
+        }
         for label in (bin_label, ALL_BIN):
-            self.l1.setdefault(label, []).append(l1_error(a, b))
-            self.psnr.setdefault(label, []).append(psnr(a, b))
-            self.ssim.setdefault(label, []).append(ssim(a, b))
+            for metric, value in scores.items():
+                getattr(self, metric).setdefault(label, []).append(value)
 
     def mean(self, metric: str, bin_label: str) -> float:
-        values = getattr(self, metric).get(bin_label, [])
+        values = [v for v in getattr(self, metric).get(bin_label, []) if not math.isnan(v)]
         return float(np.mean(values)) if values else math.nan
 
     def count(self, bin_label: str) -> int:
@@ -118,17 +144,53 @@ def telea(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, None]:
     return np.where(hole[..., None], filled, image), None
 
 
-def _sheet_row(sample: EvalSample, result: np.ndarray, confidence: np.ndarray) -> list[np.ndarray]:
-    return [tint_hole(sample.image, sample.hole), result, grey_tile(confidence), sample.image]
+def patchmatch() -> Fill | None:
+    """PyPatchMatch's inpainting (Barnes et al.), the texture peer, when it is installed
+    (a test and benchmark dependency only)."""
+    try:
+        from patchmatch import patch_match
+    except ImportError:
+        return None
+
+    def fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, None]:
+        mask = hole.astype(np.uint8) * 255
+        filled = patch_match.inpaint(image, mask, patch_size=PATCHMATCH_RADIUS)
+        return np.where(hole[..., None], filled, image), None
+
+    return fill
+
+
+def peers() -> dict[str, Fill]:
+    found: dict[str, Fill] = {"telea": telea}
+    texture_peer = patchmatch()
+    if texture_peer is not None:
+        found["patchmatch"] = texture_peer
+    return found
+
+
+def _sheet_row(
+    sample: EvalSample, result: np.ndarray, peer: np.ndarray, confidence: np.ndarray
+) -> list[np.ndarray]:
+    return [
+        tint_hole(sample.image, sample.hole),
+        sample.image,
+        result,
+        peer,
+        grey_tile(confidence),
+    ]
 
 
 def evaluate(
     samples: list[EvalSample],
     model: Fill,
     on_sample: Callable[[int, EvalSample], None] | None = None,
+    compared: dict[str, Fill] | None = None,
 ) -> EvalReport:
-    """model(image, hole) → (result uint8 (H,W,3), confidence (H,W) in [0,1])."""
-    methods = {"model": MethodScores(), "telea": MethodScores()}
+    """model(image, hole) → (result uint8 (H,W,3), confidence (H,W) in [0,1]); compared:
+    the peers scored in the same run (default: Telea, and PatchMatch when installed). The
+    sheet shows the last peer's fill beside the model's."""
+    compared = peers() if compared is None else compared
+    methods = {"model": MethodScores()} | {name: MethodScores() for name in compared}
     confident = unconfident = RegionError(0.0, 0.0, 0)
     sheet_every = max(1, len(samples) // SHEET_IMAGES)
     rows: list[list[np.ndarray]] = []
@@ -136,13 +198,16 @@ def evaluate(
         label = ratio_bin(sample.ratio)
         result, confidence = model(sample.image, sample.hole)
         assert confidence is not None
-        methods["model"].add(label, result, sample.image)
-        methods["telea"].add(label, telea(sample.image, sample.hole)[0], sample.image)
+        methods["model"].add(label, result, sample.image, sample.hole)
+        peer_result = result
+        for name, peer in compared.items():
+            peer_result = peer(sample.image, sample.hole)[0]
+            methods[name].add(label, peer_result, sample.image, sample.hole)
         truth, output = sample.image / 255.0, result / 255.0
         confident += region_error(output, truth, sample.hole & (confidence > CONFIDENT))
         unconfident += region_error(output, truth, sample.hole & (confidence <= CONFIDENT))
         if index % sheet_every == 0 and len(rows) < SHEET_IMAGES:
-            rows.append(_sheet_row(sample, result, confidence))
+            rows.append(_sheet_row(sample, result, peer_result, confidence))
         if on_sample is not None:
             on_sample(index, sample)
     sheet = contact_sheet(rows, SHEET_TILE_HEIGHT)
@@ -155,9 +220,9 @@ def format_report(report: EvalReport) -> str:
     lines = ["| method | metric | " + " | ".join(labels) + " |"]
     lines.append("|---|---|" + "---|" * len(labels))
     for name, scores in report.methods.items():
-        for metric, digits in (("l1", 4), ("psnr", 2), ("ssim", 4)):
+        for metric, title, digits in METRICS:
             cells = [f"{scores.mean(metric, label):.{digits}f}" for label in labels]
-            lines.append(f"| {name} | {metric.upper()} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {title} | " + " | ".join(cells) + " |")
     counts = [str(report.methods["model"].count(label)) for label in labels]
     lines.append("| images | | " + " | ".join(counts) + " |")
     lines += [
