@@ -73,3 +73,26 @@ def test_report_bins_by_hole_ratio_and_splits_by_confidence() -> None:
     assert report.confident.l1 == 0.0 and report.unconfident.l1 > 0.1
     assert "20-30%" in format_report(report)
     assert report.sheet.shape[2] == 3
+
+
+def _textured(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(0.5 + 0.15 * rng.standard_normal((64, 64, 3)), 0, 1)
+
+
+def test_texture_measures_score_the_truth_perfectly_and_a_blur_badly():
+    import cv2
+
+    from iic_engine.evaluation.metrics import gradient_ratio, patch_swd
+
+    truth = _textured()
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 16:48] = True
+    assert gradient_ratio(truth, truth, hole) == pytest.approx(1.0)
+    assert patch_swd(truth, truth, hole) == pytest.approx(0.0)
+    blurred = np.where(hole[..., None], cv2.GaussianBlur(truth, (0, 0), 3), truth)
+    assert gradient_ratio(blurred, truth, hole) < 0.3
+    other_grain = np.where(hole[..., None], _textured(seed=1), truth)
+    # Another draw of the same grain is the same texture; a blur is not.
+    assert 0.9 < gradient_ratio(other_grain, truth, hole) < 1.1
+    assert patch_swd(other_grain, truth, hole) < 0.2 * patch_swd(blurred, truth, hole)
