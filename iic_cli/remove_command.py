@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--iterations", type=int, default=4, help="confidence-feedback iterations")
     parser.add_argument(
+        "--texture",
+        choices=("patches", "learned"),
+        help="patches: grain borrowed from the photo, guided by the network (default); "
+        "learned: the paper's guided upsampler alone (not with --daemon)",
+    )
+    parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda", "mps"), help="default: auto (not with --daemon)"
     )
     parser.add_argument(
@@ -109,8 +115,15 @@ def _jpeg_quality(text: str) -> int:
 
 def _check_daemon_options(args: argparse.Namespace) -> None:
     """The daemon runs its own model on its own device: refuse options it would ignore."""
+    # The daemon's protocol does not carry the texture path yet: it always uses the default.
     ignored = [
-        flag for flag, value in (("--weights", args.weights), ("--device", args.device)) if value
+        flag
+        for flag, value in (
+            ("--weights", args.weights),
+            ("--device", args.device),
+            ("--texture", args.texture),
+        )
+        if value
     ]
     if args.daemon and ignored:
         raise OptionError(
@@ -143,7 +156,13 @@ def _remove(
         limits=EngineLimits(max_image_pixels=args.max_pixels),
     )
     result = inpainter.remove(
-        image, hole, avoid=avoid, use=use, iterations=args.iterations, on_progress=bar.update
+        image,
+        hole,
+        avoid=avoid,
+        use=use,
+        iterations=args.iterations,
+        texture=args.texture or "patches",
+        on_progress=bar.update,
     )
     bar.finish()
     if result.stats.note:

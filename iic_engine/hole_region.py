@@ -1,7 +1,10 @@
 """Crop-and-paste: work on the hole's bounding box plus context, never the whole photo.
 
 A 24-megapixel photo with a 5 % hole is filled by converting, downscaling and upsampling
-only that box, so cost and memory grow with the hole, not with the image.
+only that box, so cost and memory grow with the hole, not with the image. Separate objects
+are filled in crops of their own: the hole's connected parts are grouped (parts whose
+context boxes overlap share one crop), so two specks in opposite corners cost two small
+crops, not the whole photo.
 """
 
 from __future__ import annotations
@@ -54,11 +57,102 @@ def hole_bounding_box(hole: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def plan_work_region(hole: np.ndarray, max_working_side: int) -> WorkRegion:
+    return _region_around(hole_bounding_box(hole), hole.shape, max_working_side)
+
+
+def plan_work_regions(hole: np.ndarray, max_working_side: int) -> list[WorkRegion]:
+    """One region per group of the hole's connected parts; parts whose context boxes
+    overlap are one group. The regions' crops do not overlap."""
+    parts = _part_boxes(hole)
+    if len(parts) > MAX_SEPARATE_PARTS:
+        # Scattered specks all over the photo: one crop of them all is cheaper than
+        # merging boxes pair by pair.
+        return [plan_work_region(hole, max_working_side)]
+    boxes = [_context_box(box, hole.shape) for box in parts]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if _overlap(boxes[i][1], boxes[j][1]):
+                    union = _union(boxes[i][0], boxes[j][0])
+                    boxes[i] = _context_box(union, hole.shape)
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [_region_around(box, hole.shape, max_working_side) for box, _ in boxes]
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+# The hole is grouped on a grid of cells this many pixels wide at most: parts closer than
+# a cell are one part, which changes nothing (their context boxes would overlap anyway).
+PART_CELL = 8
+MAX_PART_CELLS = 250_000
+MAX_SEPARATE_PARTS = 64
+
+
+def _part_boxes(hole: np.ndarray) -> list[Box]:
+    """Bounding boxes of the hole's 8-connected parts, found on a coarse cell grid."""
     height, width = hole.shape
-    x0, y0, x1, y1 = hole_bounding_box(hole)
+    cell = max(PART_CELL, math.ceil(math.sqrt(height * width / MAX_PART_CELLS)))
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=bool)
+    padded[:height, :width] = hole
+    cells = np.asarray(padded.reshape(rows, cell, cols, cell).any(axis=(1, 3)), dtype=bool)
+    labels = np.full(cells.shape, -1, dtype=np.int64)
+    boxes: list[Box] = []
+    for first_row, first_col in np.argwhere(cells):
+        start = (int(first_row), int(first_col))
+        if labels[start] >= 0:
+            continue
+        label = len(boxes)
+        labels[start] = label
+        stack, members = [start], []
+        while stack:
+            r, c = stack.pop()
+            members.append((r, c))
+            for nr in range(max(0, r - 1), min(rows, r + 2)):
+                for nc in range(max(0, c - 1), min(cols, c + 2)):
+                    if cells[nr, nc] and labels[nr, nc] < 0:
+                        labels[nr, nc] = label
+                        stack.append((nr, nc))
+        part_rows = [r for r, _ in members]
+        part_cols = [c for _, c in members]
+        y0, y1 = min(part_rows) * cell, min(height, (max(part_rows) + 1) * cell)
+        x0, x1 = min(part_cols) * cell, min(width, (max(part_cols) + 1) * cell)
+        # Exact box of the hole pixels inside the cells.
+        bx0, by0, bx1, by1 = hole_bounding_box(hole[y0:y1, x0:x1])
+        boxes.append((x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
+    return boxes
+
+
+def _context_box(box: Box, shape: tuple[int, ...]) -> tuple[Box, Box]:
+    """(hole box, the box with its context margin, clipped to the image)."""
+    x0, y0, x1, y1 = box
+    height, width = shape[0], shape[1]
     margin = max(MIN_CONTEXT_MARGIN, math.ceil(CONTEXT_MARGIN_RATIO * max(x1 - x0, y1 - y0)))
-    x0, y0 = max(0, x0 - margin), max(0, y0 - margin)
-    x1, y1 = min(width, x1 + margin), min(height, y1 + margin)
+    context = (
+        max(0, x0 - margin),
+        max(0, y0 - margin),
+        min(width, x1 + margin),
+        min(height, y1 + margin),
+    )
+    return box, context
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _region_around(box: Box, shape: tuple[int, ...], max_working_side: int) -> WorkRegion:
+    _, (x0, y0, x1, y1) = _context_box(box, shape)
     stages = max(0, math.ceil(math.log2(max(x1 - x0, y1 - y0) / max_working_side)))
     multiple = SIZE_MULTIPLE << stages
     padded = (_round_up(y1 - y0, multiple), _round_up(x1 - x0, multiple))
@@ -78,18 +172,16 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def paste_fill(
-    image: np.ndarray,
+    result: np.ndarray,
     region: WorkRegion,
     fill: np.ndarray,
     hole_alpha: np.ndarray,
-) -> np.ndarray:
-    """Copy of `image` with crop pixels where hole_alpha > 0 replaced by
-    alpha·fill + (1−alpha)·original; every other pixel is bit-identical.
+) -> None:
+    """Write into `result` (a copy of the image) the crop pixels where hole_alpha > 0,
+    already blended as alpha·fill + (1−alpha)·original; every other pixel is untouched.
 
-    fill: (h,w,C) crop in the image's dtype, already blended; hole_alpha: (h,w) of the crop.
+    fill: (h,w,C) crop in the image's dtype; hole_alpha: (h,w) of the crop.
     """
-    result = image.copy()
     target = region.crop(result)
     selected = hole_alpha > 0
     target.reshape(*selected.shape, -1)[selected] = fill.reshape(*selected.shape, -1)[selected]
-    return result

@@ -18,7 +18,9 @@ from iic_engine.hole_region import (
     pad_to,
     paste_fill,
     plan_work_region,
+    plan_work_regions,
 )
+from iic_engine.patch_cascade import synthesise_cascade
 from iic_engine.pixel_formats import (
     PixelLayout,
     check_finite,
@@ -30,7 +32,10 @@ from iic_engine.pixel_formats import (
 )
 from iic_engine.removal import (
     DEFAULT_ITERATIONS,
+    DEFAULT_TEXTURE,
+    TEXTURES,
     CancelCheck,
+    ConfidencePiece,
     EngineLimits,
     Progress,
     ProgressCallback,
@@ -75,19 +80,23 @@ class Inpainter:
         avoid: np.ndarray | None = None,
         use: np.ndarray | None = None,
         iterations: int = DEFAULT_ITERATIONS,
+        texture: str = DEFAULT_TEXTURE,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
     ) -> RemovalResult:
         """Fill `hole` (alpha: any value > 0 is filled, soft edges blend) from the rest.
 
         image: (H,W) or (H,W,C), C ∈ {1,2,3,4}; uint8/uint16/float16/float32.
-        avoid: patches touching it are never borrowed; use: borrow only from it.
-        Pixels where hole == 0 are returned bit-identical.
+        avoid: nothing in the fill comes from it (hidden from the generator, never a patch
+        source); use: borrow only from it. Transparent pixels (alpha 0) are treated as
+        avoided. texture: "patches" (the photo's own patches, guided by the network) or
+        "learned" (the paper's guided upsampler). Pixels where hole == 0 are returned
+        bit-identical.
         """
         started = time.perf_counter()
         layout = describe_layout(image)
         shape = (image.shape[0], image.shape[1])
-        self._check_request(shape, iterations)
+        self._check_request(shape, iterations, texture)
         hole = check_mask(hole, shape, "hole")
         avoid_region = None if avoid is None else check_mask(avoid, shape, "avoid") > 0
         use_region = None if use is None else check_mask(use, shape, "use") > 0
@@ -96,36 +105,49 @@ class Inpainter:
         fill_region = hole > 0
         if not fill_region.any():
             return self._unchanged(image, started, "The selection is empty: nothing to remove.")
-        region = self._plan(fill_region, avoid_region, use_region)
-        # Only the crop is converted: memory follows the hole, not the photo.
-        hole_alpha = mask_alpha(region.crop(hole), "hole")
-        crop = region.crop(image)
-        check_finite(crop)
-        rgb, alpha = to_working(crop, layout)
-        crop_fill = region.crop(fill_region)
-        allowed = _allowed_sources(region, crop_fill, avoid_region, use_region)
-        filled_rgb, confidence = self._fill(rgb, crop_fill, allowed, region, iterations, reporter)
-        fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout, crop)
-        result = paste_fill(image, region, fill, hole_alpha)
+        regions = self._plan(fill_region, avoid_region, use_region)
+        result = image.copy()
+        pieces: list[ConfidencePiece] = []
+        evaluations = 0
+        for index, region in enumerate(regions):
+            part = reporter.part(index, len(regions))
+            # Only the crop is converted: memory follows the hole, not the photo.
+            hole_alpha = mask_alpha(region.crop(hole), "hole")
+            crop = region.crop(image)
+            check_finite(crop)
+            rgb, alpha = to_working(crop, layout)
+            crop_fill = region.crop(fill_region)
+            hidden = _hidden_context(region, crop_fill, avoid_region, alpha)
+            allowed = _allowed_sources(region, crop_fill, hidden, use_region)
+            filled_rgb, confidence, region_evaluations = self._fill(
+                rgb, crop_fill, hidden, allowed, region, iterations, texture, part
+            )
+            fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout, crop)
+            paste_fill(result, region, fill, hole_alpha)
+            box = (slice(region.y0, region.y1), slice(region.x0, region.x1))
+            pieces.append(ConfidencePiece(box, crop_fill, confidence))
+            evaluations += region_evaluations
         reporter.report("done", 1.0, "Done")
+        largest = max(regions, key=lambda r: r.working_size[0] * r.working_size[1])
         stats = RemovalStats(
-            crop_box=(region.x0, region.y0, region.x1 - region.x0, region.y1 - region.y0),
-            working_size=(region.working_size[1], region.working_size[0]),
-            upsampling_stages=region.stages,
+            crop_box=_union_box(regions),
+            working_size=(largest.working_size[1], largest.working_size[0]),
+            upsampling_stages=max(r.stages for r in regions),
             iterations=iterations,
             hole_pixels=int(fill_region.sum()),
             seconds=time.perf_counter() - started,
             device=self.device,
+            candidate_evaluations=evaluations,
+            regions=len(regions),
         )
-        return RemovalResult(
-            result,
-            stats,
-            hole_confidence=confidence,
-            hole_box=(slice(region.y0, region.y1), slice(region.x0, region.x1)),
-            hole_region=crop_fill,
-        )
+        return RemovalResult(result, stats, pieces)
 
-    def _check_request(self, shape: tuple[int, int], iterations: int) -> None:
+    def _check_request(self, shape: tuple[int, int], iterations: int, texture: str) -> None:
+        if texture not in TEXTURES:
+            raise InpaintingError(
+                "bad_texture",
+                f"Unknown texture mode {texture!r}: choose {' or '.join(map(repr, TEXTURES))}.",
+            )
         pixels = shape[0] * shape[1]
         if pixels > self.limits.max_image_pixels:
             raise InpaintingError(
@@ -145,52 +167,58 @@ class Inpainter:
         fill_region: np.ndarray,
         avoid_region: np.ndarray | None,
         use_region: np.ndarray | None,
-    ) -> WorkRegion:
+    ) -> list[WorkRegion]:
         if fill_region.all():
             raise InpaintingError(
                 "no_context",
                 "The selection covers the whole layer: there is nothing left to borrow texture "
                 "from. Select only the object.",
             )
-        planned = fill_region if use_region is None else (fill_region | use_region)
         max_side = self.limits.max_working_side
-        region = plan_work_region(planned, max_side)
-        if (avoid_region is not None or use_region is not None) and region.stages == 0:
-            # Avoid/use act on the guided upsampler's valid patch set (§3.3, Fig. 8): make
-            # sure at least one upsampling stage runs so they always take effect.
-            region = plan_work_region(planned, min(max_side, _half_side(region)))
-        if (
-            use_region is not None
-            and not (region.crop(use_region) & ~region.crop(fill_region)).any()
-        ):
+        if use_region is None:
+            return plan_work_regions(fill_region, max_side)
+        # The 'use' region may lie far from the hole: one crop holds both.
+        region = plan_work_region(fill_region | use_region, max_side)
+        if not (region.crop(use_region) & ~region.crop(fill_region)).any():
             raise InpaintingError(
                 "empty_use",
                 "The 'use' region lies entirely inside the selection: mark a region outside the "
                 "object to borrow texture from, or clear the 'use' region.",
             )
-        return region
+        return [region]
 
     def _fill(
         self,
         rgb: np.ndarray,
-        hole: np.ndarray,
+        fill: np.ndarray,
+        hidden: np.ndarray,
         allowed: np.ndarray | None,
         region: WorkRegion,
         iterations: int,
+        texture: str,
         reporter: _StageReporter,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """rgb (h,w,3) [0,1], hole (h,w) bool → filled rgb (h,w,3), confidence (h,w)."""
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """rgb (h,w,3) [0,1]; fill, hidden (h,w) bool: pixels to fill, and known pixels the
+        generator must not see → filled rgb (h,w,3), confidence (h,w), candidate matches
+        weighed.
+
+        The hole is padded like the image (mirrored), so an object on the crop's edge is not
+        mirrored back into the padding as known context.
+        """
         device = self._device
+
+        def to_device(array: np.ndarray, mode: str = "symmetric") -> torch.Tensor:
+            return torch.from_numpy(pad_to(region, array, mode)).to(device)[None, None]
+
         image = torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None].to(device) * 2 - 1
-        hole_t = torch.from_numpy(pad_to(region, hole, "constant")).to(device)[None, None].float()
-        allowed_t = (
-            None
-            if allowed is None
-            else torch.from_numpy(pad_to(region, allowed, "constant")).to(device)[None, None]
-        )
-        total = iterations + region.stages
+        fill_t = to_device(fill)
+        generator_hole = (fill_t | to_device(hidden)).float()
+        allowed_t = None if allowed is None else to_device(allowed, "constant")
+        in_crop = to_device(np.ones(fill.shape, dtype=bool), "constant")
+        patches = texture == "patches"
+        total = iterations + region.stages + (1 if patches else 0)
         with torch.inference_mode(), autocast_for(device):
-            pyramid = build_pyramid(image, hole_t, allowed_t, region.stages)
+            pyramid = build_pyramid(image, generator_hole, allowed_t, region.stages)
             z1 = pyramid.images[0] * (1 - pyramid.holes[0])
 
             def after_iteration(t: int) -> None:
@@ -204,18 +232,30 @@ class Inpainter:
                 size = pyramid.images[level].shape[-1]
                 reporter.report(
                     "upsampling",
-                    (iterations + level) / total,
+                    (total - region.stages + level) / total,
                     f"Upsampling stage {level} of {region.stages} ({size} px wide)",
                 )
 
-            completed = upsample_cascade(
-                self.upsampler,
-                self._generate,
-                trace.completed,
-                pyramid,
-                MAX_SOURCE_PATCHES,
-                after_stage,
-            )
+            if patches:
+                reporter.report("refine", iterations / total, "Borrowing texture from the photo")
+                completed, evaluations = synthesise_cascade(
+                    pyramid,
+                    fill_t,
+                    in_crop,
+                    trace.completed.float(),
+                    trace.fill_confidence.float(),
+                    after_stage=after_stage,
+                )
+            else:
+                evaluations = 0
+                completed = upsample_cascade(
+                    self.upsampler,
+                    self._generate,
+                    trace.completed,
+                    pyramid,
+                    MAX_SOURCE_PATCHES,
+                    after_stage,
+                )
             confidence = F.interpolate(
                 trace.fill_confidence.float(), size=completed.shape[-2:], mode="bilinear"
             )
@@ -224,6 +264,7 @@ class Inpainter:
         return (
             filled.permute(1, 2, 0).cpu().numpy(),
             confidence[0, 0, :height, :width].clamp(0, 1).cpu().numpy(),
+            evaluations,
         )
 
     def _generate(self, z: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,33 +286,66 @@ class Inpainter:
 
 
 class _StageReporter:
-    def __init__(self, on_progress: ProgressCallback | None, should_cancel: CancelCheck | None):
+    """Progress and cancellation; a part of it covers one crop's share of the fraction."""
+
+    def __init__(
+        self,
+        on_progress: ProgressCallback | None,
+        should_cancel: CancelCheck | None,
+        start: float = 0.0,
+        share: float = 1.0,
+    ):
         self.on_progress = on_progress
         self.should_cancel = should_cancel
+        self.start = start
+        self.share = share
+
+    def part(self, index: int, count: int) -> _StageReporter:
+        share = self.share / count
+        return _StageReporter(
+            self.on_progress, self.should_cancel, self.start + index * share, share
+        )
 
     def report(self, stage: str, fraction: float, message: str) -> None:
         if self.should_cancel is not None and stage != "done" and self.should_cancel():
             raise RemovalCancelled()
         if self.on_progress is not None:
-            self.on_progress(Progress(stage=stage, fraction=min(1.0, fraction), message=message))
+            overall = min(1.0, self.start + self.share * fraction)
+            self.on_progress(Progress(stage=stage, fraction=overall, message=message))
 
 
-def _half_side(region: WorkRegion) -> int:
-    height, width = region.size
-    return max(8, (max(height, width) // 2) // 8 * 8)
+def _union_box(regions: list[WorkRegion]) -> tuple[int, int, int, int]:
+    """x, y, width, height of the box around every crop worked on."""
+    x0, y0 = min(r.x0 for r in regions), min(r.y0 for r in regions)
+    x1, y1 = max(r.x1 for r in regions), max(r.y1 for r in regions)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _hidden_context(
+    region: WorkRegion,
+    crop_fill: np.ndarray,
+    avoid_region: np.ndarray | None,
+    alpha: np.ndarray | None,
+) -> np.ndarray:
+    """Known pixels of the crop that must not shape the fill: avoided ones, and transparent
+    ones (their colour is invisible to the user). They are kept, never filled."""
+    hidden = np.zeros(crop_fill.shape, dtype=bool)
+    if avoid_region is not None:
+        hidden |= region.crop(avoid_region)
+    if alpha is not None:
+        hidden |= alpha <= 0
+    return hidden & ~crop_fill
 
 
 def _allowed_sources(
     region: WorkRegion,
     crop_fill: np.ndarray,
-    avoid_region: np.ndarray | None,
+    hidden: np.ndarray,
     use_region: np.ndarray | None,
 ) -> np.ndarray | None:
-    if avoid_region is None and use_region is None:
+    if not hidden.any() and use_region is None:
         return None
-    allowed = np.ones(crop_fill.shape, dtype=bool)
-    if avoid_region is not None:
-        allowed &= ~region.crop(avoid_region)
+    allowed = ~hidden
     if use_region is not None:
         allowed &= region.crop(use_region)
     if not (allowed & ~crop_fill).any():

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_ITERATIONS = 4  # Algorithm 1's T at test time (§4.1)
+# "patches": texture borrowed from the photo, guided by the network (patch_cascade.py);
+# "learned": the paper's guided upsampler alone.
+TEXTURES = ("patches", "learned")
+DEFAULT_TEXTURE = "patches"
 
 
 @dataclass(frozen=True)
@@ -42,41 +46,45 @@ class RemovalStats:
     seconds: float
     device: str
     note: str = ""
+    # Candidate matches the patch synthesis weighed (0 for texture="learned"): the work
+    # that must follow the hole, not the photo.
+    candidate_evaluations: int = 0
+    # Crops filled: one per group of separate objects (their crops do not overlap).
+    regions: int = 1
+
+
+@dataclass(frozen=True)
+class ConfidencePiece:
+    """The confidence of one crop: `confidence` on `box` (rows, columns) of the image, read
+    only where `hole` (the box's shape, bool) is set."""
+
+    box: tuple[slice, slice]
+    hole: np.ndarray
+    confidence: np.ndarray
 
 
 class RemovalResult:
     """image: same shape and dtype as the input; confidence: (H,W) float32, 1 outside the hole.
 
-    The confidence map is built on first access from the hole's crop: most callers never
+    The confidence map is built on first access from the crops' pieces: most callers never
     read it, and a full-size float map of a 24-megapixel photo costs 96 MB and a tenth of
     a second to allocate.
     """
 
     def __init__(
-        self,
-        image: np.ndarray,
-        stats: RemovalStats,
-        hole_confidence: np.ndarray | None = None,
-        hole_box: tuple[slice, slice] | None = None,
-        hole_region: np.ndarray | None = None,
+        self, image: np.ndarray, stats: RemovalStats, pieces: list[ConfidencePiece] | None = None
     ) -> None:
-        """hole_confidence: the map on `hole_box` (rows, columns) of the image, read only
-        where `hole_region` (the box's shape, bool) is set; None when nothing was filled."""
         self.image = image
         self.stats = stats
-        self._hole_confidence = hole_confidence
-        self._hole_box = hole_box
-        self._hole_region = hole_region
+        self._pieces = pieces or []
         self._confidence: np.ndarray | None = None
 
     @property
     def confidence(self) -> np.ndarray:
         if self._confidence is None:
             confidence = np.ones(self.image.shape[:2], dtype=np.float32)
-            if self._hole_confidence is not None:
-                assert self._hole_box is not None and self._hole_region is not None
-                inside = self._hole_region
-                confidence[self._hole_box][inside] = self._hole_confidence[inside]
+            for piece in self._pieces:
+                confidence[piece.box][piece.hole] = piece.confidence[piece.hole]
             self._confidence = confidence
         return self._confidence
 

@@ -1,0 +1,310 @@
+"""A nearest-neighbour field (NNF) over a level's hole pixels, searched PatchMatch-style
+(Barnes et al. 2009) but vectorised: every hole pixel takes its candidates at once.
+
+Each hole pixel q maps to the centre s of a source patch that lies wholly in known pixels
+the user allows. Patches are compared by their projection on the principal components of
+the source patches (one convolution gives every pixel's descriptor), so a candidate costs
+a gather of a few numbers instead of a 7×7×3 patch. To the patch distance two terms are
+added:
+
+- a guide term: λ·c(q)·p²·‖g(q) − g(s)‖², the network's fill low-passed against the equally
+  low-passed source, weighted by the network's confidence c — where the network is sure,
+  structure follows it; where it is not, texture is free;
+- an occurrence term: each source's use count raises its cost, so one smooth source
+  cannot be copied everywhere (the failure of single-best-patch copying).
+
+Propagation is Jacobi-style (all pixels read their neighbours' previous matches), so jumps
+of 1, 2, 4, … pixels carry a good match across a hole in a few rounds, where the
+sequential scan of PatchMatch does it in one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+PATCH_SIZE = 7  # pixels on a side, as PatchMatch's usual radius 3
+DESCRIPTOR_SIZE = 16  # principal components kept of the 7·7·3 = 147 patch values
+DESCRIPTOR_SAMPLES = 4096  # source patches the principal components are estimated from
+GLOBAL_CANDIDATES = 2  # uniformly drawn sources per round: escapes from local minima
+_NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+@dataclass
+class SearchSpace:
+    """What a level's search reads. Flat indices are row-major over (height, width).
+
+    descriptors (H·W, K): every pixel's patch descriptor, of the current estimate;
+    guide (H·W, 3): the low-passed image each source is compared with by the guide term;
+    source_ok (H·W,) bool: pixels that may be a source patch's centre;
+    sources (S,): their flat indices.
+    """
+
+    height: int
+    width: int
+    descriptors: torch.Tensor
+    guide: torch.Tensor
+    source_ok: torch.Tensor
+    sources: torch.Tensor
+
+
+@dataclass
+class PatchField:
+    """targets (N,) flat indices of the hole pixels; source (N,) their patches' centres;
+    cost (N,) the patch distance plus guide term of each match (occurrence excluded)."""
+
+    height: int
+    width: int
+    targets: torch.Tensor
+    source: torch.Tensor
+    cost: torch.Tensor
+
+    def use_counts(self) -> torch.Tensor:
+        """(H·W,) how many hole pixels each source pixel supplies."""
+        counts = torch.zeros(self.height * self.width, device=self.source.device)
+        return counts.index_add_(0, self.source, torch.ones_like(self.source, dtype=counts.dtype))
+
+
+@dataclass(frozen=True)
+class SearchWeights:
+    """guide (N,): λ·confidence of each target; occurrence: the cost of one more use of a
+    source, coherence: the bonus for each neighbour that continues the same copy, both in
+    median match costs."""
+
+    guide: torch.Tensor
+    occurrence: float
+    coherence: float = 0.0
+
+
+def patch_basis(image: torch.Tensor, source_ok: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Principal directions of the source patches: (K,C,P,P) convolution weights.
+
+    image (1,C,H,W); source_ok (H,W) bool. The mean is not removed, so the first component
+    carries a patch's mean colour and descriptor distances approximate plain SSD.
+    """
+    channels = image.shape[1]
+    radius = PATCH_SIZE // 2
+    ok = source_ok.flatten().nonzero().squeeze(1)
+    generator = torch.Generator().manual_seed(seed)
+    if ok.numel() > DESCRIPTOR_SAMPLES:
+        pick = torch.randperm(ok.numel(), generator=generator)[:DESCRIPTOR_SAMPLES]
+        ok = ok[pick.to(ok.device)]
+    padded = F.pad(image, (radius,) * 4, mode="replicate")
+    patches = F.unfold(padded, PATCH_SIZE)[0].T[ok]  # (n, C·P·P)
+    second_moment = patches.T @ patches / max(1, patches.shape[0])
+    _, vectors = torch.linalg.eigh(second_moment.double())
+    keep = min(DESCRIPTOR_SIZE, vectors.shape[1])
+    basis = vectors[:, -keep:].flip(1).T.to(image.dtype)
+    return basis.reshape(keep, channels, PATCH_SIZE, PATCH_SIZE)
+
+
+def describe(image: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """image (1,C,H,W) → (H·W, K) patch descriptors (replicate padding at the border)."""
+    radius = PATCH_SIZE // 2
+    padded = F.pad(image, (radius,) * 4, mode="replicate")
+    return F.conv2d(padded, basis)[0].flatten(1).T.contiguous()
+
+
+def source_centres(usable: torch.Tensor, radius: int = PATCH_SIZE // 2) -> torch.Tensor:
+    """usable (H,W) bool: known pixels that may be borrowed → (H,W) bool: centres whose
+    whole patch is usable and inside the level."""
+    unusable = (~usable).float()[None, None]
+    padded = F.pad(unusable, (radius,) * 4, value=1.0)
+    return F.max_pool2d(padded, 2 * radius + 1, stride=1)[0, 0] == 0
+
+
+def random_field(
+    space: SearchSpace, targets: torch.Tensor, generator: torch.Generator
+) -> PatchField:
+    pick = torch.randint(space.sources.numel(), (targets.numel(),), generator=generator)
+    source = space.sources[pick.to(space.sources.device)]
+    return PatchField(
+        space.height,
+        space.width,
+        targets,
+        source,
+        torch.full_like(targets, float("inf"), dtype=space.descriptors.dtype),
+    )
+
+
+def search(
+    field: PatchField,
+    space: SearchSpace,
+    weights: SearchWeights,
+    rounds: int,
+    max_radius: int,
+    generator: torch.Generator,
+    counter: list[int] | None = None,
+) -> PatchField:
+    """`rounds` of propagation and random search; returns the improved field.
+
+    max_radius: the widest random-search window (pixels); it halves down to 1.
+    counter: if given, counter[0] grows by the candidate evaluations made (for tests and
+    benchmarks that assert cost follows the hole).
+    """
+    width = space.width
+    ty, tx = field.targets // width, field.targets % width
+    query = _queries(space, field)
+    query_guide = _target_guide(space, field)
+    match_map = torch.full((space.height * width,), -1, dtype=torch.long, device=ty.device)
+    source = field.source
+    cost = _cost(space, query, query_guide, weights.guide, source)
+    for round_index in range(rounds):
+        match_map[field.targets] = source
+        unit = _occurrence_unit(cost, weights.occurrence)
+        counts = torch.zeros(space.height * width, device=source.device, dtype=cost.dtype)
+        counts.index_add_(0, source, torch.ones_like(cost))
+        penalty = counts * unit
+        bonus = _occurrence_unit(cost, weights.coherence)
+        # The current match's own use is not held against it: switching away frees it.
+        total = cost + (counts[source] - 1) * unit
+        total = total - bonus * _agreeing_neighbours(space, ty, tx, match_map, source)
+        candidates = _propagation_candidates(space, ty, tx, match_map, round_index)
+        candidates += _random_candidates(space, source, max_radius, generator)
+        for candidate, valid in candidates:
+            candidate_cost = _cost(space, query, query_guide, weights.guide, candidate)
+            candidate_total = candidate_cost + penalty[candidate]
+            if bonus > 0:
+                agreeing = _agreeing_neighbours(space, ty, tx, match_map, candidate)
+                candidate_total = candidate_total - bonus * agreeing
+            better = valid & (candidate_total < total)
+            source = torch.where(better, candidate, source)
+            cost = torch.where(better, candidate_cost, cost)
+            total = torch.where(better, candidate_total, total)
+        if counter is not None:
+            counter[0] += len(candidates) * int(source.numel())
+    return PatchField(field.height, field.width, field.targets, source, cost)
+
+
+def rescore(field: PatchField, space: SearchSpace, weights: SearchWeights) -> PatchField:
+    """The field's costs against a new estimate (descriptors change after each vote)."""
+    query = _queries(space, field)
+    cost = _cost(space, query, _target_guide(space, field), weights.guide, field.source)
+    return PatchField(field.height, field.width, field.targets, field.source, cost)
+
+
+def upsample_field(
+    field: PatchField, fine: SearchSpace, targets: torch.Tensor, generator: torch.Generator
+) -> PatchField:
+    """Carry a field to the level twice as large: q → 2·s(q//2) + q mod 2; a match that
+    falls on an invalid centre is replaced by a random source (the search repairs it)."""
+    coarse_map = torch.full(
+        (field.height * field.width,), -1, dtype=torch.long, device=targets.device
+    )
+    coarse_map[field.targets] = field.source
+    ty, tx = targets // fine.width, targets % fine.width
+    parent = (ty // 2).clamp_max(field.height - 1) * field.width + (tx // 2).clamp_max(
+        field.width - 1
+    )
+    coarse = coarse_map[parent]
+    sy = (coarse // field.width) * 2 + ty % 2
+    sx = (coarse % field.width) * 2 + tx % 2
+    inside = (coarse >= 0) & (sy < fine.height) & (sx < fine.width)
+    flat = torch.where(inside, sy * fine.width + sx, torch.zeros_like(sy))
+    valid = inside & fine.source_ok[flat]
+    fallback = random_field(fine, targets, generator).source
+    source = torch.where(valid, flat, fallback)
+    cost = torch.full_like(targets, float("inf"), dtype=fine.descriptors.dtype)
+    return PatchField(fine.height, fine.width, targets, source, cost)
+
+
+def _queries(space: SearchSpace, field: PatchField) -> torch.Tensor:
+    return space.descriptors[field.targets]
+
+
+def _target_guide(space: SearchSpace, field: PatchField) -> torch.Tensor:
+    return space.guide[field.targets]
+
+
+def _cost(
+    space: SearchSpace,
+    query: torch.Tensor,
+    query_guide: torch.Tensor,
+    guide_weight: torch.Tensor,
+    candidate: torch.Tensor,
+) -> torch.Tensor:
+    patch = (space.descriptors[candidate] - query).square().sum(1)
+    guide = (space.guide[candidate] - query_guide).square().sum(1)
+    return patch + guide_weight * (PATCH_SIZE * PATCH_SIZE) * guide
+
+
+def _occurrence_unit(cost: torch.Tensor, weight: float) -> float:
+    """The cost of one more use of a source: `weight` median match costs, so the penalty
+    keeps its meaning whatever the image's contrast."""
+    finite = cost[torch.isfinite(cost)]
+    if weight <= 0 or finite.numel() == 0:
+        return 0.0
+    return weight * max(float(finite.median()), 1e-6)
+
+
+def _agreeing_neighbours(
+    space: SearchSpace,
+    ty: torch.Tensor,
+    tx: torch.Tensor,
+    match_map: torch.Tensor,
+    candidate: torch.Tensor,
+) -> torch.Tensor:
+    """(N,) how many of each target's four neighbours copy on from `candidate`: a pixel
+    whose neighbours come from the pixels next to its source is part of a coherent copy.
+
+    Without this, neighbours in a smooth region take sources a few pixels apart, and the
+    one-pixel votes turn the region's gradient into jitter."""
+    height, width = space.height, space.width
+    agreeing = torch.zeros(ty.shape, dtype=space.descriptors.dtype, device=ty.device)
+    for dy, dx in _NEIGHBOURS:
+        ny, nx = ty + dy, tx + dx
+        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+        neighbour = match_map[torch.where(inside, ny * width + nx, torch.zeros_like(ny))]
+        agreeing += (inside & (neighbour == candidate + dy * width + dx)).to(agreeing.dtype)
+    return agreeing
+
+
+def _propagation_candidates(
+    space: SearchSpace,
+    ty: torch.Tensor,
+    tx: torch.Tensor,
+    match_map: torch.Tensor,
+    round_index: int,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A neighbour's match shifted back by the offset, from neighbours at distance 1 and at
+    a jump that doubles every round (2, 4, 8, …): a good match spreads quickly."""
+    height, width = space.height, space.width
+    jumps = (1, 2 << (round_index % 5))
+    candidates = []
+    for jump in jumps:
+        for dy, dx in _NEIGHBOURS:
+            ny, nx = ty + dy * jump, tx + dx * jump
+            inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+            neighbour = torch.where(inside, ny * width + nx, torch.zeros_like(ny))
+            match = match_map[neighbour]
+            sy, sx = match // width - dy * jump, match % width - dx * jump
+            ok = inside & (match >= 0) & (sy >= 0) & (sy < height) & (sx >= 0) & (sx < width)
+            flat = torch.where(ok, sy * width + sx, torch.zeros_like(sy))
+            candidates.append((flat, ok & space.source_ok[flat]))
+    return candidates
+
+
+def _random_candidates(
+    space: SearchSpace, source: torch.Tensor, max_radius: int, generator: torch.Generator
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    height, width = space.height, space.width
+    sy, sx = source // width, source % width
+    candidates = []
+    radius = max(1, max_radius)
+    while True:
+        offsets = torch.randint(-radius, radius + 1, (2, source.numel()), generator=generator)
+        offsets = offsets.to(source.device)
+        cy, cx = sy + offsets[0], sx + offsets[1]
+        ok = (cy >= 0) & (cy < height) & (cx >= 0) & (cx < width)
+        flat = torch.where(ok, cy * width + cx, torch.zeros_like(cy))
+        candidates.append((flat, ok & space.source_ok[flat]))
+        if radius == 1:
+            break
+        radius //= 2
+    for _ in range(GLOBAL_CANDIDATES):
+        pick = torch.randint(space.sources.numel(), (source.numel(),), generator=generator)
+        anywhere = space.sources[pick.to(source.device)]
+        candidates.append((anywhere, torch.ones_like(anywhere, dtype=torch.bool)))
+    return candidates

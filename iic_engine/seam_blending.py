@@ -1,0 +1,75 @@
+"""No border between fill and known pixels: a gradient-domain correction at the seam.
+
+Copied patches carry their source's colour; where it differs slightly from the pixels
+around the hole, the border shows. As in Poisson image editing (Pérez et al. 2003), the
+fill keeps its own gradients and takes the smoothest offset that makes it meet the known
+pixels: the mismatch measured on the ring of known pixels around the hole, spread over
+the hole by the same membrane solve as the generator's first guess.
+
+Two limits keep it from doing harm: a mismatch much larger than grain means the fill meets
+other content there (a shutter's edge against stone), not a drift, and is left alone; and
+the offset fades to nothing `SEAM_BAND` pixels into the hole, so a ring of mixed colours
+cannot tint the middle of a large fill.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from iic_engine.networks.push_pull_fill import push_pull_fill
+
+SEAM_BAND = 16  # pixels: how far into the hole the offset reaches
+SEAM_TOLERANCE = 0.5  # mismatch (images in [-1,1]) above which a ring pixel is an edge
+
+
+def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """composite (1,C,H,W): known pixels and a fill; hole (H,W) bool; known (1,C,H,W) the
+    pixels outside the hole (kept exactly) → the composite with its fill offset."""
+    if not bool(hole.any()) or bool(hole.all()):
+        return composite
+    rows, cols = _box(hole)
+    box_hole = hole[rows, cols].float()[None, None]
+    box = composite[..., rows, cols]
+    continued, ring = _fill_continued(box, box_hole)
+    mismatch = (box - continued) * ring
+    mismatch = mismatch * torch.exp(-mismatch.square().sum(1, keepdim=True) / SEAM_TOLERANCE**2)
+    band = 2 * SEAM_BAND + 1
+    core = F.max_pool2d(1 - box_hole, band, stride=1, padding=SEAM_BAND) == 0
+    pinned = ring | core
+    offset = push_pull_fill(mismatch * pinned, (~pinned).to(box.dtype))
+    result = composite.clone()
+    result[..., rows, cols] = torch.where(box_hole > 0, box + offset, box)
+    return torch.where(hole, result, known)
+
+
+def _fill_continued(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the fill would put on each known pixel beside it, and where that is (the ring):
+    from a hole neighbour q one step away, 2·f(q) − f(q + step) (the fill's own slope
+    carried one pixel out), or f(q) where the hole is one pixel deep; the mean over the
+    four neighbours."""
+    padded = F.pad(box, (2, 2, 2, 2), mode="replicate")
+    hole = F.pad(box_hole, (2, 2, 2, 2))
+    height, width = box.shape[-2:]
+    total = torch.zeros_like(box)
+    count = torch.zeros_like(box_hole)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        near = padded[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
+        far = padded[..., 2 + 2 * dy : 2 + 2 * dy + height, 2 + 2 * dx : 2 + 2 * dx + width]
+        near_hole = hole[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
+        far_hole = hole[..., 2 + 2 * dy : 2 + 2 * dy + height, 2 + 2 * dx : 2 + 2 * dx + width]
+        total += near_hole * torch.where(far_hole > 0, 2 * near - far, near)
+        count += near_hole
+    ring = (count > 0) & (box_hole == 0)
+    return total / count.clamp_min(1), ring
+
+
+def _box(hole: torch.Tensor) -> tuple[slice, slice]:
+    """The hole's bounding box widened by the one-pixel ring the correction reads."""
+    height, width = hole.shape
+    rows = hole.any(dim=1).nonzero().squeeze(1)
+    cols = hole.any(dim=0).nonzero().squeeze(1)
+    return (
+        slice(max(0, int(rows[0]) - 1), min(height, int(rows[-1]) + 2)),
+        slice(max(0, int(cols[0]) - 1), min(width, int(cols[-1]) + 2)),
+    )

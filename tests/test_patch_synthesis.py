@@ -1,0 +1,141 @@
+"""Guided patch synthesis (issue 13): texture borrowed from the photo, coherent, never one
+source everywhere, only from allowed pixels, at a cost that follows the hole, no seam."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iic_engine import EngineLimits, Inpainter
+from iic_engine.evaluation.metrics import gradient_ratio, patch_swd
+from iic_engine.nearest_neighbour_field import PATCH_SIZE, source_centres
+from iic_engine.networks.push_pull_fill import push_pull_fill
+from iic_engine.patch_synthesis import LevelInputs, SynthesisResult, synthesise_working_level
+
+SIZE = 160
+
+
+def _stripes() -> np.ndarray:
+    """(H,W,3) in [0,1]: slanted stripes with fine grain, a texture a blur cannot fake."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[:SIZE, :SIZE]
+    stripes = 0.5 + 0.35 * np.sin(2 * np.pi * (x + 0.4 * y) / 11.0)
+    grain = 0.06 * rng.standard_normal((SIZE, SIZE))
+    return np.clip(np.stack([stripes + grain, 0.8 * stripes + grain, 0.6 + grain], -1), 0, 1)
+
+
+def _hole() -> np.ndarray:
+    hole = np.zeros((SIZE, SIZE), bool)
+    hole[50:115, 40:120] = True
+    return hole
+
+
+def _synthesise(
+    texture: np.ndarray, hole: np.ndarray, usable: np.ndarray | None = None
+) -> tuple[np.ndarray, SynthesisResult]:
+    """Synthesis seeded by a membrane fill with zero confidence: all texture must come
+    from the patches."""
+    image = torch.from_numpy(texture).permute(2, 0, 1)[None].float() * 2 - 1
+    hole_t = torch.from_numpy(hole)
+    smooth = push_pull_fill(image * ~hole_t, hole_t.float()[None, None])
+    usable_t = ~hole_t if usable is None else torch.from_numpy(usable) & ~hole_t
+    inputs = LevelInputs(
+        image=torch.where(hole_t, smooth, image),
+        hole=hole_t,
+        usable=usable_t,
+        completed=smooth,
+        confidence=torch.zeros(hole.shape),
+    )
+    result = synthesise_working_level(inputs)
+    return ((result.image[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1), result
+
+
+def test_synthesised_texture_carries_the_grain_of_its_surroundings():
+    texture, hole = _stripes(), _hole()
+    filled, _ = _synthesise(texture, hole)
+    smooth = _synthesise_membrane(texture, hole)
+    assert 0.8 <= gradient_ratio(filled, texture, hole) <= 1.25
+    assert patch_swd(filled, texture, hole) < 0.3 * patch_swd(smooth, texture, hole)
+    assert gradient_ratio(smooth, texture, hole) < 0.3  # the measure sees a blur
+
+
+def _synthesise_membrane(texture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    image = torch.from_numpy(texture).permute(2, 0, 1)[None].float()
+    hole_t = torch.from_numpy(hole).float()[None, None]
+    return push_pull_fill(image * (1 - hole_t), hole_t)[0].permute(1, 2, 0).numpy()
+
+
+def test_no_single_source_supplies_more_than_a_small_share_of_the_hole():
+    texture, hole = _stripes(), _hole()
+    # A flat band on top: a smooth first guess would match it everywhere.
+    texture[:30] = 0.5
+    _, result = _synthesise(texture, hole)
+    assert result.field is not None
+    uses = result.field.use_counts()
+    assert float(uses.max()) <= 0.01 * hole.sum()
+    # Most hole pixels come from distinct source pixels.
+    assert int((uses > 0).sum()) >= 0.4 * hole.sum()
+
+
+def test_every_source_lies_in_the_allowed_pixels():
+    texture, hole = _stripes(), _hole()
+    allowed = np.zeros(hole.shape, bool)
+    allowed[:, 125:] = True  # 'use': the right-hand strip only
+    _, result = _synthesise(texture, hole, usable=allowed)
+    assert result.field is not None
+    centres = source_centres(torch.from_numpy(allowed & ~hole)).flatten()
+    assert bool(centres[result.field.source].all())
+    columns = result.field.source % SIZE
+    assert int(columns.min()) >= 125 + PATCH_SIZE // 2
+
+
+@pytest.fixture(scope="module")
+def inpainter() -> Inpainter:
+    return Inpainter(device="cpu", limits=EngineLimits(max_working_side=128))
+
+
+def test_counted_work_follows_the_hole_not_the_image(inpainter):
+    photo = (_stripes() * 255).astype(np.uint8)
+    small = np.tile(photo, (2, 2, 1))  # 320 × 320
+    large = np.tile(photo, (4, 4, 1))  # 640 × 640, four times the pixels
+    counts = []
+    for image in (small, large):
+        hole = np.zeros(image.shape[:2], np.uint8)
+        hole[100:150, 120:170] = 255
+        counts.append(inpainter.remove(image, hole).stats.candidate_evaluations)
+    assert counts[0] > 0
+    assert counts[1] <= 1.3 * counts[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: where neighbouring coherent copies meet the border with different "
+    "offsets the membrane correction averages them, leaving steps about 2.3x the ramp's "
+    "(issue 13, item 3)",
+)
+def test_no_seam_on_a_smooth_gradient(inpainter):
+    y, x = np.mgrid[:200, :240]
+    ramp = np.stack([x / 240, y / 200, 0.5 + 0 * x], -1)
+    image = (ramp * 65535).astype(np.uint16)
+    hole = np.zeros((200, 240), np.uint8)
+    hole[60:140, 70:170] = 255
+    filled = inpainter.remove(image, hole).image.astype(np.float64) / 65535
+    inside = hole > 0
+    # Steps between a hole pixel and its known neighbour, against steps between known
+    # neighbours near the hole.
+    across = _steps(filled, inside, lambda a, b: a ^ b)
+    known_ring = ~inside & (np.abs(np.subtract.outer(np.arange(200), 100)) < 60)[:, None]
+    near = _steps(filled, known_ring, lambda a, b: a & b)
+    assert across <= 1.5 * near
+
+
+def _steps(image: np.ndarray, region: np.ndarray, pair) -> float:
+    """Mean colour step over horizontal and vertical neighbour pairs selected by `pair`."""
+    steps = []
+    for axis in (0, 1):
+        first = np.take(region, range(region.shape[axis] - 1), axis)
+        second = np.take(region, range(1, region.shape[axis]), axis)
+        difference = np.abs(np.diff(image, axis=axis)).sum(-1)
+        steps.append(difference[pair(first, second)])
+    return float(np.concatenate(steps).mean())
