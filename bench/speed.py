@@ -1,8 +1,10 @@
-"""Time and peak memory of `Inpainter.remove` beside OpenCV's Telea inpainting, measured in
-the same run (ratios, never absolute targets).
+"""Time and peak memory of `Inpainter.remove` (texture "patches", the default, and
+"learned") beside OpenCV's Telea and PyPatchMatch, measured in the same run (ratios, never
+absolute targets).
 
 Each case runs in a fresh subprocess so peak RSS (VmHWM) belongs to that case alone.
-Run: python bench/speed.py [--device cpu] [--sizes 512x512 2048x1365 6000x4000] [--holes 0.05 0.2]
+Run: python bench/speed.py [--device cpu] [--cases 512x512:0.15 6000x4000:0.05]
+     [--methods patches learned telea patchmatch]
 """
 
 from __future__ import annotations
@@ -35,15 +37,18 @@ CASE = textwrap.dedent(
     semi_y = (ratio * height * width / np.pi / 1.5) ** 0.5
     semi_x = 1.5 * semi_y
     hole = ((((x - width / 2) / semi_x) ** 2 + ((y - height / 2) / semi_y) ** 2) <= 1).astype(np.uint8) * 255
-    if method == "iic":
+    if method in ("patches", "learned"):
         from iic_engine import Inpainter
         inpainter = Inpainter(device=device)
         # Warm, as in the daemon: one small job of another shape first.
         warm = np.zeros((96, 128, 3), np.uint8)
         warm_hole = np.zeros((96, 128), np.uint8)
         warm_hole[30:60, 40:80] = 255
-        inpainter.remove(warm, warm_hole)
-        run = lambda: inpainter.remove(image, hole)
+        inpainter.remove(warm, warm_hole, texture=method)
+        run = lambda: inpainter.remove(image, hole, texture=method)
+    elif method == "patchmatch":
+        from patchmatch import patch_match
+        run = lambda: patch_match.inpaint(image, hole, patch_size=3)
     else:
         import cv2
         run = lambda: cv2.inpaint(image, hole, TELEA_RADIUS, cv2.INPAINT_TELEA)
@@ -72,23 +77,29 @@ def measure(method: str, width: int, height: int, ratio: float, device: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sizes", nargs="+", default=["512x512", "2048x1365", "6000x4000"])
-    parser.add_argument("--holes", nargs="+", type=float, default=[0.05, 0.2])
-    args = parser.parse_args()
-    print(
-        "| image | hole | IIC time (s) | Telea time (s) | time ratio | "
-        "IIC peak (GiB) | Telea peak (GiB) |"
+    parser.add_argument(
+        "--cases", nargs="+", default=["512x512:0.15", "2048x1365:0.05", "6000x4000:0.05"]
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for size in args.sizes:
+    parser.add_argument(
+        "--methods", nargs="+", default=["patches", "learned", "telea", "patchmatch"]
+    )
+    args = parser.parse_args()
+    print("| image | hole | method | time (s) | × Telea | × PatchMatch | peak (GiB) |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for case in args.cases:
+        size, ratio_text = case.split(":")
         width, height = (int(v) for v in size.split("x"))
-        for ratio in args.holes:
-            ours = measure("iic", width, height, ratio, args.device)
-            telea = measure("telea", width, height, ratio, args.device)
+        ratio = float(ratio_text)
+        results = {m: measure(m, width, height, ratio, args.device) for m in args.methods}
+        for method, result in results.items():
+            cells = [
+                f"{result['seconds'] / results[peer]['seconds']:.2f}" if peer in results else "–"
+                for peer in ("telea", "patchmatch")
+            ]
             print(
-                f"| {width}×{height} | {ours['hole']:.1%} | {ours['seconds']:.2f} | "
-                f"{telea['seconds']:.2f} | {ours['seconds'] / telea['seconds']:.2f} | "
-                f"{ours['peak'] / 2**30:.2f} | {telea['peak'] / 2**30:.2f} |",
+                f"| {width}×{height} | {result['hole']:.1%} | {method} | "
+                f"{result['seconds']:.2f} | {cells[0]} | {cells[1]} | "
+                f"{result['peak'] / 2**30:.2f} |",
                 flush=True,
             )
 
