@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 ConfigT = TypeVar("ConfigT")
@@ -47,9 +47,3 @@ class UpsamplerConfig:
     cell: int = 4
     top_k: int = 16
     initial_softmax_scale: float = 10.0
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    upsampler: UpsamplerConfig = field(default_factory=UpsamplerConfig)

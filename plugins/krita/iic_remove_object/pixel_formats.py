@@ -115,11 +115,6 @@ def hole_from_selection(selection: bytes) -> bytes:
 _HARD_HOLE = bytes([0] + [SELECTED] * 255)
 
 
-def region_from_selection(selection: bytes) -> bytes:
-    """An avoid or use region: the selection bytes as they are (0..255 per pixel)."""
-    return bytes(selection)
-
-
 def fill_inside_selection(fmt: PixelFormat, filled: bytes, selection: bytes) -> bytes:
     """The new layer's pixels: `filled` (Krita order) where selected, transparent elsewhere.
 
