@@ -146,6 +146,16 @@ def result_image(pixels: bytes, like: np.ndarray) -> np.ndarray:
     return np.frombuffer(pixels, dtype=like.dtype).reshape(like.shape)
 
 
+def wait_until(condition: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passed; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step_s)
+    return condition()
+
+
 def wait_until_running(job: Job, timeout_s: float = 60.0) -> None:
     """Poll `job` until the daemon reports it running (queue position 0)."""
     deadline = time.monotonic() + timeout_s

@@ -33,6 +33,7 @@ from daemon_process import (
     sample_image,
     serve_arguments,
     start_daemon,
+    wait_until,
 )
 
 from iic_client import ClientError, DaemonClient, DaemonNotRunning, protocol
@@ -66,15 +67,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     )
     yield process
     process.stop()
-
-
-def wait_until(condition: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return bool(condition())  # type: ignore[operator]
 
 
 # ---- a second user plants the connection file ----------------------------------------------
@@ -169,6 +161,20 @@ os.chmod(os.path.join(folder, "daemon.json"), 0o600)
 """
 
 
+def serve_and_fail(connection_file: Path, log_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m backend` for `connection_file`, expecting it to refuse to start."""
+    refused = subprocess.run(
+        [sys.executable, "-m", "backend", *serve_arguments(connection_file, log_dir)],
+        cwd=REPO_ROOT,
+        env=daemon_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2, refused.stderr  # EXIT_CANNOT_START
+    return refused
+
+
 def test_a_connection_file_planted_by_another_user_gets_no_image(
     intruder: pwd.struct_passwd,
     shared_tmp: Path,
@@ -195,17 +201,9 @@ def test_a_connection_file_planted_by_another_user_gets_no_image(
         assert raised.value.code == ErrorCode.UNSAFE_CONNECTION_FILE
         assert INTRUDER in str(raised.value)
         # The real daemon refuses the folder and leaves the planted file alone.
-        refused = subprocess.run(
-            [sys.executable, "-m", "backend", *serve_arguments(planted_file, tmp_path / "log")],
-            cwd=REPO_ROOT,
-            env=daemon_environment(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert refused.returncode == 2, refused.stderr
+        refused = serve_and_fail(planted_file, tmp_path / "log")
         assert INTRUDER in refused.stderr
-        assert read_connection_file_as_text(planted_file) == json.dumps(asdict(planted))
+        assert planted_file.read_text(encoding="utf-8") == json.dumps(asdict(planted))
 
         # Where the two compute the default place, the intruder's folder is skipped: the
         # daemon and the client meet in a private folder of the user's own instead.
@@ -237,10 +235,6 @@ def test_a_connection_file_planted_by_another_user_gets_no_image(
     assert impostor.images == [] and impostor.messages == 0
 
 
-def read_connection_file_as_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 def test_the_client_refuses_a_connection_file_others_can_read(
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
@@ -262,15 +256,7 @@ def test_the_daemon_refuses_a_folder_other_users_may_write_to(tmp_path: Path) ->
     shared.mkdir()
     shared.chmod(0o777)  # not sticky: anyone could rename our folder away and put theirs there
     connection_file = shared / "iic-inpaint" / "daemon.json"
-    refused = subprocess.run(
-        [sys.executable, "-m", "backend", *serve_arguments(connection_file, tmp_path / "log")],
-        cwd=REPO_ROOT,
-        env=daemon_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert refused.returncode == 2
+    refused = serve_and_fail(connection_file, tmp_path / "log")
     assert "Other users may write to" in refused.stderr
     assert not connection_file.exists()
 

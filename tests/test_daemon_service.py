@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from daemon_process import (
     result_image,
     sample_image,
     start_daemon,
+    wait_until,
     wait_until_running,
 )
 from hypothesis import HealthCheck, given, settings
@@ -70,15 +71,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 def client(daemon: DaemonProcess) -> Iterator[DaemonClient]:
     with DaemonClient.connect(daemon.connection_file) as connected:
         yield connected
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return condition()
 
 
 def assert_filled_only_inside_hole(result: JobResult, seed: int, side: int) -> None:
