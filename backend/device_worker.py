@@ -156,6 +156,7 @@ class DeviceWorker(threading.Thread):
             avoid=inputs.avoid,
             use=inputs.use,
             iterations=job.submit.iterations,
+            texture=job.submit.texture,
             on_progress=lambda progress: self._post(
                 JobProgressed(job.key, progress.stage, progress.fraction, progress.message)
             ),

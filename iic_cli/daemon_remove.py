@@ -20,6 +20,7 @@ def remove_through_daemon(
     iterations: int,
     on_progress: Callable[[JobProgress], None] | None,
     connection_file: Path | None = None,
+    texture: str = "patches",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The filled image (same shape and dtype) and the confidence map (H,W) float32 in [0,1].
 
@@ -41,6 +42,7 @@ def remove_through_daemon(
         use=None if use is None else mask_to_wire(use),
         iterations=iterations,
         want_confidence=True,
+        texture=texture,
     )
     with DaemonClient.connect(connection_file) as client:
         result = client.submit(request).wait(on_progress=on_progress)

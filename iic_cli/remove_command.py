@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--texture",
         choices=("patches", "learned"),
+        default="patches",
         help="patches: grain borrowed from the photo, guided by the network (default); "
-        "learned: the paper's guided upsampler alone (not with --daemon)",
+        "learned: the paper's guided upsampler alone",
     )
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda", "mps"), help="default: auto (not with --daemon)"
@@ -115,15 +116,8 @@ def _jpeg_quality(text: str) -> int:
 
 def _check_daemon_options(args: argparse.Namespace) -> None:
     """The daemon runs its own model on its own device: refuse options it would ignore."""
-    # The daemon's protocol does not carry the texture path yet: it always uses the default.
     ignored = [
-        flag
-        for flag, value in (
-            ("--weights", args.weights),
-            ("--device", args.device),
-            ("--texture", args.texture),
-        )
-        if value
+        flag for flag, value in (("--weights", args.weights), ("--device", args.device)) if value
     ]
     if args.daemon and ignored:
         raise OptionError(
@@ -145,7 +139,9 @@ def _remove(
     if args.daemon:
         from iic_cli.daemon_remove import remove_through_daemon
 
-        filled = remove_through_daemon(image, hole, avoid, use, args.iterations, bar.update)
+        filled = remove_through_daemon(
+            image, hole, avoid, use, args.iterations, bar.update, texture=args.texture
+        )
         bar.finish()
         return filled
     from iic_engine import EngineLimits, Inpainter
@@ -161,7 +157,7 @@ def _remove(
         avoid=avoid,
         use=use,
         iterations=args.iterations,
-        texture=args.texture or "patches",
+        texture=args.texture,
         on_progress=bar.update,
     )
     bar.finish()

@@ -72,6 +72,7 @@ class RemovalRequest:
     use: bytes | None = None
     iterations: int = 4
     want_confidence: bool = False
+    texture: str = "patches"
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class DaemonClient:
             request.want_confidence,
             has_avoid=request.avoid is not None,
             has_use=request.use is not None,
+            texture=request.texture,
         )
         pixels = protocol.Pixels(job.id, request.pixels, request.hole, request.avoid, request.use)
         try:

@@ -54,6 +54,9 @@ MAX_STRING_BYTES = 64 * 1024
 MAX_CONTAINER_ITEMS = 256
 # Algorithm 1 converges in a handful of iterations; more only costs time.
 MAX_ITERATIONS = 16
+# How the fill gets its texture: borrowed from the photo ("patches", the default) or the
+# paper's learned upsampler alone ("learned"); the engine's `texture` argument.
+TEXTURES = ("patches", "learned")
 
 
 class ErrorCode:
@@ -143,6 +146,7 @@ class Submit:
     want_confidence: bool = False
     has_avoid: bool = False
     has_use: bool = False
+    texture: str = "patches"
 
 
 @dataclass(frozen=True)
@@ -523,6 +527,11 @@ def check_submit(submit: Submit, max_pixels: int) -> None:
         raise ProtocolError(
             ErrorCode.BAD_FIELD,
             f"iterations is {submit.iterations}; choose between 1 and {MAX_ITERATIONS}.",
+        )
+    if submit.texture not in TEXTURES:
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD,
+            f"texture is {submit.texture!r}; choose {' or '.join(map(repr, TEXTURES))}.",
         )
 
 
