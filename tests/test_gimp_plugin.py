@@ -195,6 +195,7 @@ def with_daemon(
         _scenario("use", use=_in_image(USE)),
         _scenario("indexed", mode="indexed"),
         _scenario("soft", feather=8),
+        _scenario("learned", texture_from_photo=False),
     ]
     work = tmp_path_factory.mktemp("gimp-with-daemon")
     return run_gimp(gimp_profile, inputs, scenarios, work, _connection_dir(daemon, work))
@@ -273,6 +274,11 @@ def cli_result_avoiding(inputs: Path) -> CliResult:
 @pytest.fixture(scope="session")
 def cli_result_using(inputs: Path) -> CliResult:
     return _cli_remove(inputs, "image.png", "--use", str(inputs / "use.png"))
+
+
+@pytest.fixture(scope="session")
+def cli_result_learned(inputs: Path) -> CliResult:
+    return _cli_remove(inputs, "image.png", "--texture", "learned")
 
 
 @pytest.fixture(scope="session")
@@ -400,6 +406,16 @@ def test_confidence_map_is_a_hidden_layer_above_the_fill_equal_to_the_cli(
         np.testing.assert_array_equal(
             confidence[hole, channel], cli_result.confidence[hole].astype(np.uint16) * 257
         )
+
+
+def test_texture_from_photo_off_gives_the_models_own_fill(
+    with_daemon: GimpRun, cli_result: CliResult, cli_result_learned: CliResult
+) -> None:
+    _assert_fill_layer_placed(with_daemon.scenario("learned"))
+    layer = with_daemon.layer("learned", FILL_LAYER, np.uint8, 4)
+    hole = _rect_mask(OBJECT)
+    np.testing.assert_array_equal(layer[hole, :3], cli_result_learned.image[hole])
+    assert (cli_result_learned.image[hole] != cli_result.image[hole]).any()
 
 
 @pytest.mark.parametrize("role", ["avoid", "use"])

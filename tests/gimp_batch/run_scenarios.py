@@ -85,6 +85,7 @@ def run_procedure(image, source, channels, spec):
         config.set_property(argument, channel)
     config.set_property("iterations", spec.get("iterations", 4))
     config.set_property("add-confidence-layer", spec.get("confidence", False))
+    config.set_property("texture-from-photo", spec.get("texture_from_photo", True))
     values = procedure.run(config)
     # the last error lasts only until the next PDB call: read it first
     last_error = pdb.get_last_error()

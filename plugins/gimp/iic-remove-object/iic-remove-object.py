@@ -45,6 +45,7 @@ class RemovalOptions:
     use: Gimp.Channel | None
     iterations: int
     add_confidence_layer: bool
+    texture_from_photo: bool
 
     @classmethod
     def from_config(cls, config: Gimp.ProcedureConfig) -> RemovalOptions:
@@ -53,6 +54,7 @@ class RemovalOptions:
             use=config.get_property("use-channel"),
             iterations=config.get_property("iterations"),
             add_confidence_layer=config.get_property("add-confidence-layer"),
+            texture_from_photo=config.get_property("texture-from-photo"),
         )
 
 
@@ -128,6 +130,14 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
         1,
         MAX_ITERATIONS,
         DEFAULT_ITERATIONS,
+        flags,
+    )
+    procedure.add_boolean_argument(
+        "texture-from-photo",
+        "Borrow _texture from the photo",
+        "On: the fill's grain is copied from the photo around it, guided by the model. "
+        "Off: the model's own fill, smoother.",
+        True,
         flags,
     )
     procedure.add_boolean_argument(
@@ -306,6 +316,7 @@ def run_job(
         "use": masks["use"],
         "iterations": options.iterations,
         "want_confidence": options.add_confidence_layer,
+        "texture": "patches" if options.texture_from_photo else "learned",
     }
     Gimp.progress_init(PROGRESS_START_TEXT)
     try:
