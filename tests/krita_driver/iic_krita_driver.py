@@ -136,6 +136,7 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     if scenario.get("close_when_submitted"):
         spy.on_submitted = lambda: (doc.setModified(False), doc.close())
     plugin_settings.set_iic_inpaint_path(scenario.get("iic_inpaint_path", ""))
+    plugin_settings.set_texture_from_photo(scenario.get("texture_from_photo", True))
     progress = []
     controller.progress_changed.connect(lambda text, fraction: progress.append([text, fraction]))
     run_controller(controller, doc, source, scenario.get("want_confidence", False))
@@ -193,6 +194,7 @@ def describe(request):
         "avoid": request.avoid is not None,
         "use": request.use is not None,
         "want_confidence": request.want_confidence,
+        "texture": request.texture,
     }
 
 

@@ -124,6 +124,14 @@ class RemoveObjectDocker(DockWidget):
         self.confidence.setChecked(plugin_settings.want_confidence())
         self.confidence.toggled.connect(plugin_settings.set_want_confidence)
         layout.addWidget(self.confidence)
+        self.texture = QCheckBox("Borrow texture from the photo", body)
+        self.texture.setToolTip(
+            "On: the fill's grain is copied from the photo around it, guided by the model. "
+            "Off: the model's own fill, smoother."
+        )
+        self.texture.setChecked(plugin_settings.texture_from_photo())
+        self.texture.toggled.connect(plugin_settings.set_texture_from_photo)
+        layout.addWidget(self.texture)
         layout.addLayout(self._settings_grid(body))
         layout.addStretch(1)
         self.setWidget(body)

@@ -30,3 +30,12 @@ def want_confidence() -> bool:
 
 def set_want_confidence(enabled: bool) -> None:
     _write("want_confidence", "true" if enabled else "false")
+
+
+def texture_from_photo() -> bool:
+    """On: the fill's grain is borrowed from the photo ("patches"); off: the model's own."""
+    return _read("texture_from_photo", "true") == "true"
+
+
+def set_texture_from_photo(enabled: bool) -> None:
+    _write("texture_from_photo", "true" if enabled else "false")

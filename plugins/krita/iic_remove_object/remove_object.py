@@ -60,7 +60,7 @@ VANISHED_MESSAGE = (
 )
 
 
-def removal_request(crop: SourceCrop, want_confidence: bool) -> RemovalRequest:
+def removal_request(crop: SourceCrop, want_confidence: bool, texture: str) -> RemovalRequest:
     return RemovalRequest(
         width=crop.rect.width,
         height=crop.rect.height,
@@ -71,6 +71,7 @@ def removal_request(crop: SourceCrop, want_confidence: bool) -> RemovalRequest:
         avoid=crop.avoid,
         use=crop.use,
         want_confidence=want_confidence,
+        texture=texture,
     )
 
 
@@ -89,6 +90,7 @@ class RemoveObjectController(QObject):
         self._doc: Document | None = None
         self._crop: SourceCrop | None = None
         self._want_confidence = False
+        self._texture = "patches"
         self._daemon_deadline = 0.0
         self.last_message = ""
         self._poll_timer = QTimer(self)
@@ -114,6 +116,7 @@ class RemoveObjectController(QObject):
             self._say(str(refusal))
             return
         self._doc, self._crop, self._want_confidence = doc, crop, want_confidence
+        self._texture = "patches" if plugin_settings.texture_from_photo() else "learned"
         self.busy_changed.emit(True)
         self._connect_and_submit()
 
@@ -186,7 +189,7 @@ class RemoveObjectController(QObject):
     def _submit(self, client: DaemonClient) -> None:
         assert self._crop is not None
         try:
-            self._job = client.submit(removal_request(self._crop, self._want_confidence))
+            self._job = client.submit(removal_request(self._crop, self._want_confidence, self._texture))
         except ClientError as error:
             self._fail(error)
             return
