@@ -3,6 +3,7 @@ rule of §3.1, and reproducibility under a seed."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,14 +32,33 @@ def test_hole_ratios_spread_from_small_to_large(pool: ObjectMaskPool) -> None:
         assert share > 0.04, f"only {share:.0%} of holes cover {low:.0%}–{high:.0%}"
 
 
-def test_object_and_stroke_holes_are_mixed_by_config(pool: ObjectMaskPool) -> None:
-    only_objects = HoleSampler(HoleConfig(object_share=1.0), pool)
-    only_strokes = HoleSampler(HoleConfig(object_share=0.0), pool)
+def test_object_and_stroke_holes_are_mixed_by_config() -> None:
+    # One square silhouette: an object hole is then made of (rotated) squares, each part
+    # convex; brush strokes bend, so their parts are far from convex.
+    squares = ObjectMaskPool((np.ones((40, 40), bool),))
     rng = np.random.default_rng(1)
-    object_hole = only_objects.sample(rng, SIZE)
-    stroke_hole = only_strokes.sample(rng, SIZE)
-    assert object_hole.any() and stroke_hole.any()
-    assert not np.array_equal(object_hole, stroke_hole)
+
+    def solidities(share: float, count: int) -> list[float]:
+        sampler = HoleSampler(HoleConfig(object_share=share), squares)
+        return [_least_solidity(sampler.sample(rng, SIZE)) for _ in range(count)]
+
+    assert np.median(solidities(1.0, 20)) > 0.95
+    assert np.median(solidities(0.0, 20)) < 0.85
+    mixed = solidities(0.5, 40)
+    assert min(mixed) < 0.85 and max(mixed) > 0.95  # both kinds appear
+
+
+def _least_solidity(hole: np.ndarray) -> float:
+    """The smallest area / convex-hull area over the hole's connected parts."""
+    count, labels = cv2.connectedComponents(hole.astype(np.uint8))
+    values = []
+    for label in range(1, count):
+        part = (labels == label).astype(np.uint8)
+        contours, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull_area = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+        if hull_area > 0:
+            values.append(part.sum() / hull_area)
+    return min(values) if values else 0.0
 
 
 def test_salient_object_is_subtracted_from_the_hole_in_the_configured_share(
