@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def remove_through_daemon(
     )
     with DaemonClient.connect(connection_file) as client:
         result = client.submit(request).wait(on_progress=on_progress)
+    note = result.stats.get("note")
+    if note:
+        print(f"iic-inpaint: {note}", file=sys.stderr)
     filled = np.frombuffer(result.pixels, dtype=wire_dtype).reshape(image.shape)
     confidence = None
     if result.confidence is not None:

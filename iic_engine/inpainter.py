@@ -33,6 +33,7 @@ from iic_engine.pixel_formats import (
 from iic_engine.removal import (
     DEFAULT_ITERATIONS,
     DEFAULT_TEXTURE,
+    LITTLE_CONTEXT_SHARE,
     TEXTURES,
     CancelCheck,
     ConfidencePiece,
@@ -139,6 +140,7 @@ class Inpainter:
             device=self.device,
             candidate_evaluations=evaluations,
             regions=len(regions),
+            note=_context_note(float(fill_region.mean())),
         )
         return RemovalResult(result, stats, pieces)
 
@@ -312,6 +314,15 @@ class _StageReporter:
         if self.on_progress is not None:
             overall = min(1.0, self.start + self.share * fraction)
             self.on_progress(Progress(stage=stage, fraction=overall, message=message))
+
+
+def _context_note(selected_share: float) -> str:
+    if selected_share <= LITTLE_CONTEXT_SHARE:
+        return ""
+    return (
+        f"The selection covers {selected_share:.0%} of the layer: little is left to borrow "
+        "texture from, so the fill may look smeared. Select only the object for a better result."
+    )
 
 
 def _union_box(regions: list[WorkRegion]) -> tuple[int, int, int, int]:

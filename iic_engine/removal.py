@@ -12,6 +12,9 @@ DEFAULT_ITERATIONS = 4  # Algorithm 1's T at test time (§4.1)
 # "learned": the paper's guided upsampler alone.
 TEXTURES = ("patches", "learned")
 DEFAULT_TEXTURE = "patches"
+# Past this share of the layer selected, the fill still comes but says that little context
+# was left to borrow from (a selection of all but a thin border gives a smear).
+LITTLE_CONTEXT_SHARE = 0.6
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,7 @@ def with_daemon(
         _scenario("use", open_png="/in/image.png", regions={"use": list(USE)}),
         _scenario("soft", open_png="/in/image.png", selection_value=128),
         _scenario("learned", open_png="/in/image.png", texture_from_photo=False),
+        {"name": "most", "open_png": "/in/image.png", "rect": [4, 4, WIDTH - 8, HEIGHT - 8]},
         _scenario("closed", open_png="/in/image.png", close_when_submitted=True),
         # Last: the daemon may still finish the cancelled job's current stage.
         {**_vanish_sized("cancel"), "cancel_when_submitted": True},
@@ -401,6 +402,16 @@ def test_texture_from_photo_off_gives_the_models_own_fill(
     hole = _rect_mask(OBJECT)
     np.testing.assert_allclose(layer[hole, :3], learned[hole, :3], atol=1)
     assert (learned[hole, :3] != cli_result[hole, :3]).any()
+
+
+def test_a_selection_of_most_of_the_layer_is_filled_and_says_little_is_left(
+    with_daemon: KritaRun,
+) -> None:
+    scenario = with_daemon.scenario("most")
+    assert scenario["message"].startswith("Object removed")
+    assert "little is left to borrow" in scenario["message"]
+    assert "little is left" not in with_daemon.scenario("u8")["message"]
+    assert RESULT_LAYER in _layer_names(scenario)
 
 
 def test_greyscale_documents_get_a_greyscale_fill(with_daemon: KritaRun) -> None:

@@ -123,3 +123,15 @@ def test_progress_covers_every_crop_and_cancel_stops_between_them():
 
     with pytest.raises(RemovalCancelled):
         inpainter.remove(image, hole, should_cancel=cancel_in_the_second_crop)
+
+
+def test_a_selection_of_most_of_the_layer_still_fills_but_says_little_is_left(inpainter):
+    image = _grey_photo(100, 120)
+    most = np.zeros((100, 120), bool)
+    most[4:-4, 4:-4] = True  # all but a 4 px border
+    result = inpainter.remove(image, most)
+    assert "little is left" in result.stats.note and "86%" in result.stats.note
+    assert not np.array_equal(result.image[most], image[most])
+    small = np.zeros((100, 120), bool)
+    small[30:60, 40:80] = True
+    assert inpainter.remove(image, small).stats.note == ""

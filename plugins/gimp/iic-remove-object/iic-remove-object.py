@@ -224,7 +224,11 @@ def remove_object(
     }
     pixels = read_pixels(source, region, layout)
     result = run_job(layout, region, pixels, hole, request_masks, options)
-    return add_result_layers(image, source, region, layout, result, options)
+    added = add_result_layers(image, source, region, layout, result, options)
+    note = result.get("stats", {}).get("note")
+    if note:
+        Gimp.message(note)  # e.g. little context left: the layer is added all the same
+    return added
 
 
 def source_layer(image: Gimp.Image, drawables: list[Gimp.Drawable]) -> Gimp.Layer:

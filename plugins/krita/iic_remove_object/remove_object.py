@@ -189,7 +189,9 @@ class RemoveObjectController(QObject):
     def _submit(self, client: DaemonClient) -> None:
         assert self._crop is not None
         try:
-            self._job = client.submit(removal_request(self._crop, self._want_confidence, self._texture))
+            self._job = client.submit(
+                removal_request(self._crop, self._want_confidence, self._texture)
+            )
         except ClientError as error:
             self._fail(error)
             return
@@ -234,7 +236,10 @@ class RemoveObjectController(QObject):
             add_result_layer(
                 doc, result_layer, crop, confidence, CONFIDENCE_LAYER_NAME, visible=False
             )
-        self._end(f'Object removed: the fill is in the new layer "{RESULT_LAYER_NAME}".')
+        note = result.stats.get("note") or ""
+        self._end(
+            f'Object removed: the fill is in the new layer "{RESULT_LAYER_NAME}". {note}'.strip()
+        )
 
     def _fail(self, error: ClientError) -> None:
         self._close_client()
