@@ -37,7 +37,8 @@ class SearchSpace:
     """What a level's search reads. Flat indices are row-major over (height, width).
 
     descriptors (H·W, K): every pixel's patch descriptor, of the current estimate;
-    guide (H·W, 3): the low-passed image each source is compared with by the guide term;
+    guide (H·W, 3) or None: the low-passed image each source is compared with by the guide
+    term (None: no guide term, as for a carried field that is only aligned);
     source_ok (H·W,) bool: pixels that may be a source patch's centre;
     sources (S,): their flat indices.
     """
@@ -45,7 +46,7 @@ class SearchSpace:
     height: int
     width: int
     descriptors: torch.Tensor
-    guide: torch.Tensor
+    guide: torch.Tensor | None
     source_ok: torch.Tensor
     sources: torch.Tensor
 
@@ -78,7 +79,12 @@ class SearchWeights:
     coherence: float = 0.0
 
 
-def patch_basis(image: torch.Tensor, source_ok: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def patch_basis(
+    image: torch.Tensor,
+    source_ok: torch.Tensor,
+    seed: int = 0,
+    components: int = DESCRIPTOR_SIZE,
+) -> torch.Tensor:
     """Principal directions of the source patches: (K,C,P,P) convolution weights.
 
     image (1,C,H,W); source_ok (H,W) bool. The mean is not removed, so the first component
@@ -91,13 +97,24 @@ def patch_basis(image: torch.Tensor, source_ok: torch.Tensor, seed: int = 0) -> 
     if ok.numel() > DESCRIPTOR_SAMPLES:
         pick = torch.randperm(ok.numel(), generator=generator)[:DESCRIPTOR_SAMPLES]
         ok = ok[pick.to(ok.device)]
-    padded = F.pad(image, (radius,) * 4, mode="replicate")
-    patches = F.unfold(padded, PATCH_SIZE)[0].T[ok]  # (n, C·P·P)
+    padded = F.pad(image, (radius,) * 4, mode="replicate")[0]
+    patches = _patches_at(padded, ok, image.shape[-1])  # (n, C·P·P)
     second_moment = patches.T @ patches / max(1, patches.shape[0])
     _, vectors = torch.linalg.eigh(second_moment.double())
-    keep = min(DESCRIPTOR_SIZE, vectors.shape[1])
+    keep = min(components, vectors.shape[1])
     basis = vectors[:, -keep:].flip(1).T.to(image.dtype)
     return basis.reshape(keep, channels, PATCH_SIZE, PATCH_SIZE)
+
+
+def _patches_at(padded: torch.Tensor, centres: torch.Tensor, width: int) -> torch.Tensor:
+    """(n, C·P·P) patches of padded (C, H+2r, W+2r) centred at flat indices of the unpadded
+    image, gathered one offset at a time: unfolding a whole 24-megapixel level would take
+    147 values per pixel (2 GB) to keep 4,096 patches."""
+    rows, cols = centres // width, centres % width
+    offsets = [
+        padded[:, rows + dy, cols + dx] for dy in range(PATCH_SIZE) for dx in range(PATCH_SIZE)
+    ]
+    return torch.stack(offsets, dim=1).reshape(padded.shape[0] * PATCH_SIZE**2, -1).T
 
 
 def describe(image: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -137,10 +154,14 @@ def search(
     max_radius: int,
     generator: torch.Generator,
     counter: list[int] | None = None,
+    local: bool = False,
 ) -> PatchField:
     """`rounds` of propagation and random search; returns the improved field.
 
     max_radius: the widest random-search window (pixels); it halves down to 1.
+    local: only the nearest neighbours propagate and nothing is drawn from afar — for a
+    field carried up from the level below, which needs aligning, not finding (at native
+    size this halves the candidates).
     counter: if given, counter[0] grows by the candidate evaluations made (for tests and
     benchmarks that assert cost follows the hole).
     """
@@ -161,8 +182,8 @@ def search(
         # The current match's own use is not held against it: switching away frees it.
         total = cost + (counts[source] - 1) * unit
         total = total - bonus * _agreeing_neighbours(space, ty, tx, match_map, source)
-        candidates = _propagation_candidates(space, ty, tx, match_map, round_index)
-        candidates += _random_candidates(space, source, max_radius, generator)
+        candidates = _propagation_candidates(space, ty, tx, match_map, round_index, local)
+        candidates += _random_candidates(space, source, max_radius, generator, local)
         for candidate, valid in candidates:
             candidate_cost = _cost(space, query, query_guide, weights.guide, candidate)
             candidate_total = candidate_cost + penalty[candidate]
@@ -214,18 +235,20 @@ def _queries(space: SearchSpace, field: PatchField) -> torch.Tensor:
     return space.descriptors[field.targets]
 
 
-def _target_guide(space: SearchSpace, field: PatchField) -> torch.Tensor:
-    return space.guide[field.targets]
+def _target_guide(space: SearchSpace, field: PatchField) -> torch.Tensor | None:
+    return None if space.guide is None else space.guide[field.targets]
 
 
 def _cost(
     space: SearchSpace,
     query: torch.Tensor,
-    query_guide: torch.Tensor,
+    query_guide: torch.Tensor | None,
     guide_weight: torch.Tensor,
     candidate: torch.Tensor,
 ) -> torch.Tensor:
     patch = (space.descriptors[candidate] - query).square().sum(1)
+    if space.guide is None or query_guide is None:
+        return patch
     guide = (space.guide[candidate] - query_guide).square().sum(1)
     return patch + guide_weight * (PATCH_SIZE * PATCH_SIZE) * guide
 
@@ -267,11 +290,13 @@ def _propagation_candidates(
     tx: torch.Tensor,
     match_map: torch.Tensor,
     round_index: int,
+    local: bool,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """A neighbour's match shifted back by the offset, from neighbours at distance 1 and at
-    a jump that doubles every round (2, 4, 8, …): a good match spreads quickly."""
+    """A neighbour's match shifted back by the offset, from neighbours at distance 1 and
+    (unless `local`) at a jump that doubles every round (2, 4, 8, …): a good match spreads
+    quickly."""
     height, width = space.height, space.width
-    jumps = (1, 2 << (round_index % 5))
+    jumps = (1,) if local else (1, 2 << (round_index % 5))
     candidates = []
     for jump in jumps:
         for dy, dx in _NEIGHBOURS:
@@ -287,7 +312,11 @@ def _propagation_candidates(
 
 
 def _random_candidates(
-    space: SearchSpace, source: torch.Tensor, max_radius: int, generator: torch.Generator
+    space: SearchSpace,
+    source: torch.Tensor,
+    max_radius: int,
+    generator: torch.Generator,
+    local: bool,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     height, width = space.height, space.width
     sy, sx = source // width, source % width
@@ -303,7 +332,7 @@ def _random_candidates(
         if radius == 1:
             break
         radius //= 2
-    for _ in range(GLOBAL_CANDIDATES):
+    for _ in range(0 if local else GLOBAL_CANDIDATES):
         pick = torch.randint(space.sources.numel(), (source.numel(),), generator=generator)
         anywhere = space.sources[pick.to(source.device)]
         candidates.append((anywhere, torch.ones_like(anywhere, dtype=torch.bool)))

@@ -56,7 +56,8 @@ def synthesise_cascade(
         if field is None or not bool(inputs.hole.any()):
             current = torch.where(inputs.hole, upsampled, inputs.image)
         else:
-            result = synthesise_stage(inputs, field, settings)
+            # Only the last stage's border is seen: earlier ones are synthesised again.
+            result = synthesise_stage(inputs, field, settings, seam=level == stages)
             evaluations += result.candidate_evaluations
             current, field = result.image, result.field
         if after_stage is not None:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from iic_engine.nearest_neighbour_field import (
+    DESCRIPTOR_SIZE,
     PATCH_SIZE,
     PatchField,
     SearchSpace,
@@ -66,6 +67,9 @@ class SynthesisSettings:
     fine_search_radius: int = 16
     stage_search_rounds: int = 2
     stage_search_radius: int = 4
+    # The stages only align the carried matches locally: half the components cost half the
+    # convolution and the gathers at native size (24 MP: most of the synthesis's time).
+    stage_descriptor_size: int = 8
     seed: int = 0
 
 
@@ -105,7 +109,7 @@ def synthesise_working_level(
     field: PatchField | None = None
     estimate = levels[-1].completed
     for depth, level in enumerate(reversed(levels)):
-        space = _space(level, estimate, settings)
+        space = _space(level, estimate, settings, DESCRIPTOR_SIZE)
         if space is None:
             return SynthesisResult(_structure_only(inputs), None, counter[0])
         targets = level.hole.flatten().nonzero().squeeze(1)
@@ -155,7 +159,9 @@ def synthesise_stage(
         )
     )
     counter = [0]
-    space = _space(window, window.completed, settings)
+    # The carried field already follows the structure; the stage only aligns it, and the
+    # low frequencies come from the level below through `transfer_structure`.
+    space = _space(window, window.completed, settings, settings.stage_descriptor_size, guided=False)
     if space is None:
         return SynthesisResult(_structure_only(inputs), None, 0)
     targets_window = window.hole.flatten().nonzero().squeeze(1)
@@ -173,6 +179,7 @@ def synthesise_stage(
         settings.stage_search_radius,
         generator,
         counter,
+        local=True,
     )
     estimate = _composite(window, _copy_matches(field, window.image))
     structured = transfer_structure(estimate, window, 2 * settings.structure_sigma, settings)
@@ -204,7 +211,26 @@ def transfer_structure(
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian of (1,C,H,W), reflected at the border."""
+    """Separable Gaussian of (1,C,H,W), reflected at the border. A wide one runs on an
+    average-pooled copy and is upsampled back: what it keeps is below the pooling's
+    frequencies anyway, and at native size the full-resolution taps were a fifth of a
+    24-megapixel removal."""
+    factor = 1
+    while sigma / (2 * factor) >= BLUR_POOLED_SIGMA and min(image.shape[-2:]) >= 8 * factor:
+        factor *= 2
+    if factor > 1:
+        pooled = F.avg_pool2d(image, factor, ceil_mode=True)
+        blurred = _separable_gaussian(pooled, sigma / factor)
+        upsampled = F.interpolate(blurred, scale_factor=float(factor), mode="bilinear")
+        return upsampled[..., : image.shape[-2], : image.shape[-1]]
+    return _separable_gaussian(image, sigma)
+
+
+# A Gaussian this wide (pixels) or wider is computed on a pooled copy.
+BLUR_POOLED_SIGMA = 2.0
+
+
+def _separable_gaussian(image: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = max(1, int(3 * sigma))
     offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
     kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
@@ -225,7 +251,11 @@ class _LevelSpace(SearchSpace):
 
 
 def _space(
-    level: LevelInputs, estimate: torch.Tensor, settings: SynthesisSettings
+    level: LevelInputs,
+    estimate: torch.Tensor,
+    settings: SynthesisSettings,
+    components: int,
+    guided: bool = True,
 ) -> _LevelSpace | None:
     centres = source_centres(level.usable)
     if not bool(centres.any()):
@@ -233,16 +263,19 @@ def _space(
         centres = source_centres(level.usable, radius=0)
         if not bool(centres.any()):
             return None
-    basis = patch_basis(level.image, centres, settings.seed)
+    basis = patch_basis(level.image, centres, settings.seed, components)
     height, width = level.hole.shape
     # Targets compare the network's fill, sources their own (known) neighbourhood, both
     # low-passed alike; no pixel under the hole is read.
-    guide = gaussian_blur(_composite(level, level.completed), settings.guide_sigma)
+    guide = None
+    if guided:
+        blurred = gaussian_blur(_composite(level, level.completed), settings.guide_sigma)
+        guide = blurred[0].flatten(1).T.contiguous()
     return _LevelSpace(
         height=height,
         width=width,
         descriptors=describe(estimate, basis),
-        guide=guide[0].flatten(1).T.contiguous(),
+        guide=guide,
         source_ok=centres.flatten(),
         sources=centres.flatten().nonzero().squeeze(1),
         basis=basis,

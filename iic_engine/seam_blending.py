@@ -21,6 +21,10 @@ from iic_engine.networks.push_pull_fill import push_pull_fill
 
 SEAM_BAND = 16  # pixels: how far into the hole the offset reaches
 SEAM_TOLERANCE = 0.5  # mismatch (images in [-1,1]) above which a ring pixel is an edge
+# Jacobi sweeps per level of the offset's membrane solve: the offset is smooth and the
+# multigrid carries it; 32 (the first guess's) cost a tenth of a 24 MP removal for no change
+# a person sees.
+SEAM_SWEEPS = 8
 
 
 def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -35,9 +39,11 @@ def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor)
     mismatch = (box - continued) * ring
     mismatch = mismatch * torch.exp(-mismatch.square().sum(1, keepdim=True) / SEAM_TOLERANCE**2)
     band = 2 * SEAM_BAND + 1
-    core = F.max_pool2d(1 - box_hole, band, stride=1, padding=SEAM_BAND) == 0
+    # Separable: a 33×33 window's maximum is the maximum of its rows' maxima.
+    known_in_rows = F.max_pool2d(1 - box_hole, (1, band), stride=1, padding=(0, SEAM_BAND))
+    core = F.max_pool2d(known_in_rows, (band, 1), stride=1, padding=(SEAM_BAND, 0)) == 0
     pinned = ring | core
-    offset = push_pull_fill(mismatch * pinned, (~pinned).to(box.dtype))
+    offset = push_pull_fill(mismatch * pinned, (~pinned).to(box.dtype), SEAM_SWEEPS)
     result = composite.clone()
     result[..., rows, cols] = torch.where(box_hole > 0, box + offset, box)
     return torch.where(hole, result, known)
