@@ -13,4 +13,8 @@ if [ -f "$editors_setup" ] && [ "$(id -u)" = 0 ]; then
         exit 1
     fi
 fi
+# Lint, format and types first: a red style check fails the run as a test would.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy iic_engine iic_cli iic_client backend
 exec .venv/bin/python -m pytest -q "$@"
