@@ -37,16 +37,46 @@ def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor)
     box = composite[..., rows, cols]
     continued, ring = _fill_continued(box, box_hole)
     mismatch = (box - continued) * ring
-    mismatch = mismatch * torch.exp(-mismatch.square().sum(1, keepdim=True) / SEAM_TOLERANCE**2)
+    drift = mismatch * torch.exp(-mismatch.square().sum(1, keepdim=True) / SEAM_TOLERANCE**2)
     band = 2 * SEAM_BAND + 1
     # Separable: a 33×33 window's maximum is the maximum of its rows' maxima.
     known_in_rows = F.max_pool2d(1 - box_hole, (1, band), stride=1, padding=(0, SEAM_BAND))
     core = F.max_pool2d(known_in_rows, (band, 1), stride=1, padding=(SEAM_BAND, 0)) == 0
     pinned = ring | core
-    offset = push_pull_fill(mismatch * pinned, (~pinned).to(box.dtype), SEAM_SWEEPS)
+    offset = push_pull_fill(drift * pinned, (~pinned).to(box.dtype), SEAM_SWEEPS)
+    offset = _exact_at_the_border(offset, mismatch, ring, box_hole)
     result = composite.clone()
     result[..., rows, cols] = torch.where(box_hole > 0, box + offset, box)
     return torch.where(hole, result, known)
+
+
+def _exact_at_the_border(
+    offset: torch.Tensor, mismatch: torch.Tensor, ring: torch.Tensor, box_hole: torch.Tensor
+) -> torch.Tensor:
+    """The first NEAR_BORDER pixels inside the hole take the whole mismatch of the ring
+    pixels right beside them (a normalised Gaussian of σ = 1 px over the ring), fading into
+    the membrane's offset. The membrane alone averages along the ring and spreads only
+    small mismatches, so where copies with other colours meet the border (a sky gradient
+    filled from higher up) a step was left; a large mismatch now bends only these pixels."""
+    ring_weight = ring.to(mismatch.dtype)
+    channels = mismatch.shape[1]
+    kernel = _NEAR_KERNEL.to(mismatch)
+    near = F.conv2d(mismatch, kernel.expand(channels, 1, 5, 5), padding=2, groups=channels)
+    weight = F.conv2d(ring_weight, kernel, padding=2)
+    near = near / weight.clamp_min(1e-6)
+    share = torch.zeros_like(box_hole)
+    reached = ring_weight
+    for step in range(NEAR_BORDER):
+        grown = F.max_pool2d(reached, 3, stride=1, padding=1)
+        ring_step = (grown > 0) & (reached == 0) & (box_hole > 0)
+        share = torch.where(ring_step, torch.full_like(share, 1 - step / NEAR_BORDER), share)
+        reached = grown
+    return share * near + (1 - share) * offset
+
+
+NEAR_BORDER = 2  # pixels inside the hole that follow their own ring neighbours
+_OFFSETS = torch.arange(-2, 3, dtype=torch.float32)
+_NEAR_KERNEL = torch.exp(-(_OFFSETS[:, None] ** 2 + _OFFSETS[None, :] ** 2) / 2)[None, None]
 
 
 def _fill_continued(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
