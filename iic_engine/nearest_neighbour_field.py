@@ -36,6 +36,7 @@ _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 class SearchSpace:
     """What a level's search reads. Flat indices are row-major over (height, width).
 
+    basis (K,C,P,P): the principal directions descriptors are projected on (`patch_basis`);
     descriptors (H·W, K): every pixel's patch descriptor, of the current estimate;
     guide (H·W, 3) or None: the low-passed image each source is compared with by the guide
     term (None: no guide term, as for a carried field that is only aligned);
@@ -45,6 +46,7 @@ class SearchSpace:
 
     height: int
     width: int
+    basis: torch.Tensor
     descriptors: torch.Tensor
     guide: torch.Tensor | None
     source_ok: torch.Tensor
@@ -64,8 +66,12 @@ class PatchField:
 
     def use_counts(self) -> torch.Tensor:
         """(H·W,) how many hole pixels each source pixel supplies."""
-        counts = torch.zeros(self.height * self.width, device=self.source.device)
-        return counts.index_add_(0, self.source, torch.ones_like(self.source, dtype=counts.dtype))
+        return _use_counts(self.source, self.height * self.width, torch.float32)
+
+
+def _use_counts(source: torch.Tensor, pixels: int, dtype: torch.dtype) -> torch.Tensor:
+    counts = torch.zeros(pixels, device=source.device, dtype=dtype)
+    return counts.index_add_(0, source, torch.ones_like(source, dtype=dtype))
 
 
 @dataclass(frozen=True)
@@ -167,21 +173,21 @@ def search(
     """
     width = space.width
     ty, tx = field.targets // width, field.targets % width
-    query = _queries(space, field)
+    query = space.descriptors[field.targets]
     query_guide = _target_guide(space, field)
     match_map = torch.full((space.height * width,), -1, dtype=torch.long, device=ty.device)
     source = field.source
     cost = _cost(space, query, query_guide, weights.guide, source)
     for round_index in range(rounds):
         match_map[field.targets] = source
-        unit = _occurrence_unit(cost, weights.occurrence)
-        counts = torch.zeros(space.height * width, device=source.device, dtype=cost.dtype)
-        counts.index_add_(0, source, torch.ones_like(cost))
+        scale = _median_cost(cost)
+        unit, bonus = weights.occurrence * scale, weights.coherence * scale
+        counts = _use_counts(source, space.height * width, cost.dtype)
         penalty = counts * unit
-        bonus = _occurrence_unit(cost, weights.coherence)
         # The current match's own use is not held against it: switching away frees it.
         total = cost + (counts[source] - 1) * unit
-        total = total - bonus * _agreeing_neighbours(space, ty, tx, match_map, source)
+        if bonus > 0:
+            total = total - bonus * _agreeing_neighbours(space, ty, tx, match_map, source)
         candidates = _propagation_candidates(space, ty, tx, match_map, round_index, local)
         candidates += _random_candidates(space, source, max_radius, generator, local)
         for candidate, valid in candidates:
@@ -201,7 +207,7 @@ def search(
 
 def rescore(field: PatchField, space: SearchSpace, weights: SearchWeights) -> PatchField:
     """The field's costs against a new estimate (descriptors change after each vote)."""
-    query = _queries(space, field)
+    query = space.descriptors[field.targets]
     cost = _cost(space, query, _target_guide(space, field), weights.guide, field.source)
     return PatchField(field.height, field.width, field.targets, field.source, cost)
 
@@ -231,10 +237,6 @@ def upsample_field(
     return PatchField(fine.height, fine.width, targets, source, cost)
 
 
-def _queries(space: SearchSpace, field: PatchField) -> torch.Tensor:
-    return space.descriptors[field.targets]
-
-
 def _target_guide(space: SearchSpace, field: PatchField) -> torch.Tensor | None:
     return None if space.guide is None else space.guide[field.targets]
 
@@ -253,13 +255,14 @@ def _cost(
     return patch + guide_weight * (PATCH_SIZE * PATCH_SIZE) * guide
 
 
-def _occurrence_unit(cost: torch.Tensor, weight: float) -> float:
-    """The cost of one more use of a source: `weight` median match costs, so the penalty
-    keeps its meaning whatever the image's contrast."""
+def _median_cost(cost: torch.Tensor) -> float:
+    """The unit of the occurrence penalty and the coherence bonus (weights are in median
+    match costs), so both keep their meaning whatever the image's contrast; 0 while no
+    match has a cost yet."""
     finite = cost[torch.isfinite(cost)]
-    if weight <= 0 or finite.numel() == 0:
+    if finite.numel() == 0:
         return 0.0
-    return weight * max(float(finite.median()), 1e-6)
+    return max(float(finite.median()), 1e-6)
 
 
 def _agreeing_neighbours(

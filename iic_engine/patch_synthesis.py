@@ -109,12 +109,13 @@ def synthesise_working_level(
     field: PatchField | None = None
     estimate = levels[-1].completed
     for depth, level in enumerate(reversed(levels)):
-        space = _space(level, estimate, settings, DESCRIPTOR_SIZE)
+        space = _space(level, settings, DESCRIPTOR_SIZE)
         if space is None:
             return SynthesisResult(_structure_only(inputs), None, counter[0])
         targets = level.hole.flatten().nonzero().squeeze(1)
         weights = _weights(level, settings)
         if field is None:
+            space.descriptors = describe(estimate, space.basis)
             field = random_field(space, targets, generator)
             field = search(
                 field,
@@ -127,16 +128,14 @@ def synthesise_working_level(
             )
         else:
             field = upsample_field(field, space, targets, generator)
-            estimate = _composite(level, _copy_matches(field, level.image))
-            space.descriptors = describe(estimate, space.basis)
+            estimate = _vote(field, level, space)
         radius = max(level.hole.shape) if depth == 0 else settings.fine_search_radius
         for _ in range(settings.em_steps):
             field = rescore(field, space, weights)
             field = search(
                 field, space, weights, settings.search_rounds, radius, generator, counter
             )
-            estimate = _composite(level, _copy_matches(field, level.image))
-            space.descriptors = describe(estimate, space.basis)
+            estimate = _vote(field, level, space)
     assert field is not None
     structured = transfer_structure(estimate, inputs, settings.structure_sigma, settings)
     return SynthesisResult(blend_seam(structured, inputs.hole, inputs.image), field, counter[0])
@@ -161,15 +160,14 @@ def synthesise_stage(
     counter = [0]
     # The carried field already follows the structure; the stage only aligns it, and the
     # low frequencies come from the level below through `transfer_structure`.
-    space = _space(window, window.completed, settings, settings.stage_descriptor_size, guided=False)
+    space = _space(window, settings, settings.stage_descriptor_size, guided=False)
     if space is None:
         return SynthesisResult(_structure_only(inputs), None, 0)
     targets_window = window.hole.flatten().nonzero().squeeze(1)
     carried = _field_in_window(below, rows, cols)
     field = upsample_field(carried, space, targets_window, generator)
     weights = _weights(window, settings)
-    estimate = _composite(window, _copy_matches(field, window.image))
-    space.descriptors = describe(estimate, space.basis)
+    _vote(field, window, space)
     field = rescore(field, space, weights)
     field = search(
         field,
@@ -245,18 +243,12 @@ def _separable_gaussian(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(blurred, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-@dataclass
-class _LevelSpace(SearchSpace):
-    basis: torch.Tensor = None  # type: ignore[assignment]
-
-
 def _space(
-    level: LevelInputs,
-    estimate: torch.Tensor,
-    settings: SynthesisSettings,
-    components: int,
-    guided: bool = True,
-) -> _LevelSpace | None:
+    level: LevelInputs, settings: SynthesisSettings, components: int, guided: bool = True
+) -> SearchSpace | None:
+    """The level's sources, descriptor basis and guide. Its descriptors are those of an
+    estimate that needs the space first (the field carried up is repaired against its
+    sources), so they are left empty here for `_vote` (or the caller) to set."""
     centres = source_centres(level.usable)
     if not bool(centres.any()):
         # Context thinner than a patch: a centre may still be borrowed on its own.
@@ -271,14 +263,14 @@ def _space(
     if guided:
         blurred = gaussian_blur(_composite(level, level.completed), settings.guide_sigma)
         guide = blurred[0].flatten(1).T.contiguous()
-    return _LevelSpace(
+    return SearchSpace(
         height=height,
         width=width,
-        descriptors=describe(estimate, basis),
+        basis=basis,
+        descriptors=level.image.new_empty((0, basis.shape[0])),
         guide=guide,
         source_ok=centres.flatten(),
         sources=centres.flatten().nonzero().squeeze(1),
-        basis=basis,
     )
 
 
@@ -320,6 +312,14 @@ def _composite(level: LevelInputs, fill: torch.Tensor) -> torch.Tensor:
 def _structure_only(inputs: LevelInputs) -> torch.Tensor:
     """No source patch fits: the network's (or the stage below's) fill stands."""
     return _composite(inputs, inputs.completed)
+
+
+def _vote(field: PatchField, level: LevelInputs, space: SearchSpace) -> torch.Tensor:
+    """The E step's result: the level with its hole copied from the matches; the space's
+    descriptors become this estimate's, for the next search."""
+    estimate = _composite(level, _copy_matches(field, level.image))
+    space.descriptors = describe(estimate, space.basis)
+    return estimate
 
 
 def _copy_matches(field: PatchField, image: torch.Tensor) -> torch.Tensor:
