@@ -60,10 +60,18 @@ def build_pyramid(
             continue
         images.append(F.avg_pool2d(image, factor))
         holes.append(F.max_pool2d(hole, factor))
-        allowed_levels.append(
-            None if allowed is None else ~F.max_pool2d((~allowed).float(), factor).bool()
-        )
+        allowed_levels.append(None if allowed is None else pool_mask(allowed, factor, every=True))
     return Pyramid(images, holes, allowed_levels)
+
+
+def pool_mask(mask: torch.Tensor, factor: int, every: bool) -> torch.Tensor:
+    """(B,1,H,W) bool → (B,1,H/factor,W/factor) bool: a coarse pixel is set if any pixel
+    under it is, or with `every` only if all are."""
+    if factor == 1:
+        return mask
+    if every:
+        return ~(F.max_pool2d((~mask).float(), factor) > 0)
+    return F.max_pool2d(mask.float(), factor) > 0
 
 
 def upsample_cascade(

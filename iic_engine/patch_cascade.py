@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from iic_engine.guided_upsampling import Pyramid
+from iic_engine.guided_upsampling import Pyramid, pool_mask
 from iic_engine.patch_synthesis import (
     DEFAULT_SETTINGS,
     LevelInputs,
@@ -39,8 +39,8 @@ def synthesise_cascade(
     (1,1,h,w): Algorithm 1's output at level 0.
     """
     stages = len(pyramid.images) - 1
-    fills = _levels(fill, stages, any_pixel=True)
-    inside = _levels(in_crop, stages, any_pixel=False)
+    fills = [pool_mask(fill, 1 << (stages - level), every=False) for level in range(stages + 1)]
+    inside = [pool_mask(in_crop, 1 << (stages - level), every=True) for level in range(stages + 1)]
     evaluations = 0
     result = synthesise_working_level(
         _level_inputs(pyramid, 0, fills[0], inside[0], completed, confidence), settings
@@ -90,15 +90,3 @@ def _level_inputs(
         completed=completed,
         confidence=(confidence[0, 0] * hole).clamp(0, 1),
     )
-
-
-def _levels(mask: torch.Tensor, stages: int, any_pixel: bool) -> list[torch.Tensor]:
-    """The mask at each level, level 0 first: a coarse pixel is set if any (or every)
-    pixel under it is."""
-    levels = []
-    for level in range(stages + 1):
-        factor = 1 << (stages - level)
-        values = mask.float() if any_pixel else (~mask).float()
-        pooled = F.max_pool2d(values, factor) > 0 if factor > 1 else values > 0
-        levels.append(pooled if any_pixel else ~pooled)
-    return levels
