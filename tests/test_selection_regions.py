@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iic_engine import EngineLimits, Inpainter
+from iic_engine import EngineLimits, Inpainter, RemovalCancelled
 
 RED = (220, 30, 30)
 GREY = 128
@@ -118,8 +118,6 @@ def test_progress_covers_every_crop_and_cancel_stops_between_them():
     def cancel_in_the_second_crop() -> bool:
         calls.append(1)
         return len(calls) > 9
-
-    from iic_engine import RemovalCancelled
 
     with pytest.raises(RemovalCancelled):
         inpainter.remove(image, hole, should_cancel=cancel_in_the_second_crop)
