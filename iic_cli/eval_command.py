@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from iic_client.protocol import TEXTURES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument(
         "--texture",
-        choices=("patches", "learned"),
+        choices=TEXTURES,
         default="patches",
         help="the model's texture path (default: patches)",
     )

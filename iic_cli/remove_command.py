@@ -18,6 +18,7 @@ from iic_cli.image_files import (
 from iic_cli.mask_files import read_mask
 from iic_cli.progress_bar import ProgressBar
 from iic_client import ClientError
+from iic_client.protocol import TEXTURES
 
 
 class OptionError(Exception):
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iterations", type=int, default=4, help="confidence-feedback iterations")
     parser.add_argument(
         "--texture",
-        choices=("patches", "learned"),
+        choices=TEXTURES,
         default="patches",
         help="patches: grain borrowed from the photo, guided by the network (default); "
         "learned: the paper's guided upsampler alone",
