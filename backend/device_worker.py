@@ -157,6 +157,7 @@ class DeviceWorker(threading.Thread):
             use=inputs.use,
             iterations=job.submit.iterations,
             texture=job.submit.texture,
+            grow_px=job.submit.grow_px,
             on_progress=lambda progress: self._post(
                 JobProgressed(job.key, progress.stage, progress.fraction, progress.message)
             ),

@@ -22,6 +22,7 @@ def remove_through_daemon(
     on_progress: Callable[[JobProgress], None] | None,
     connection_file: Path | None = None,
     texture: str = "patches",
+    grow_px: int = 0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The filled image (same shape and dtype) and the confidence map (H,W) float32 in [0,1].
 
@@ -44,6 +45,7 @@ def remove_through_daemon(
         iterations=iterations,
         want_confidence=True,
         texture=texture,
+        grow_px=grow_px,
     )
     with DaemonClient.connect(connection_file) as client:
         result = client.submit(request).wait(on_progress=on_progress)

@@ -14,8 +14,10 @@ from iic_client.client import (
     RemovalRequest,
 )
 from iic_client.daemon_start import start_detached_daemon
+from iic_client.selection_growth import AUTO_GROW, default_grow_px, resolve_grow_px
 
 __all__ = [
+    "AUTO_GROW",
     "ClientError",
     "DaemonClient",
     "DaemonNotRunning",
@@ -24,5 +26,7 @@ __all__ = [
     "JobProgress",
     "JobResult",
     "RemovalRequest",
+    "default_grow_px",
+    "resolve_grow_px",
     "start_detached_daemon",
 ]

@@ -73,6 +73,7 @@ class RemovalRequest:
     iterations: int = 4
     want_confidence: bool = False
     texture: str = "patches"
+    grow_px: int = 0  # grow the hole by this many pixels first (covers a missed fringe)
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class DaemonClient:
             has_avoid=request.avoid is not None,
             has_use=request.use is not None,
             texture=request.texture,
+            grow_px=request.grow_px,
         )
         pixels = protocol.Pixels(job.id, request.pixels, request.hole, request.avoid, request.use)
         try:

@@ -57,6 +57,8 @@ MAX_ITERATIONS = 16
 # How the fill gets its texture: borrowed from the photo ("patches", the default) or the
 # paper's learned upsampler alone ("learned"); the engine's `texture` argument.
 TEXTURES = ("patches", "learned")
+# Growing the selection covers an object's soft fringe; past this it removes the scene.
+MAX_GROW_PX = 256
 
 
 class ErrorCode:
@@ -147,6 +149,7 @@ class Submit:
     has_avoid: bool = False
     has_use: bool = False
     texture: str = "patches"
+    grow_px: int = 0
 
 
 @dataclass(frozen=True)
@@ -532,6 +535,11 @@ def check_submit(submit: Submit, max_pixels: int) -> None:
         raise ProtocolError(
             ErrorCode.BAD_FIELD,
             f"texture is {submit.texture!r}; choose {' or '.join(map(repr, TEXTURES))}.",
+        )
+    if not 0 <= submit.grow_px <= MAX_GROW_PX:
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD,
+            f"grow_px is {submit.grow_px}; choose between 0 and {MAX_GROW_PX} pixels.",
         )
 
 

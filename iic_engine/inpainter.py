@@ -43,6 +43,7 @@ from iic_engine.removal import (
     RemovalResult,
     RemovalStats,
 )
+from iic_engine.selection_growth import check_grow, grow_hole
 from iic_engine.weights import load_weights
 
 # Candidate valid patches per hole patch search: keeps the guided upsampler's cost bounded
@@ -82,6 +83,7 @@ class Inpainter:
         use: np.ndarray | None = None,
         iterations: int = DEFAULT_ITERATIONS,
         texture: str = DEFAULT_TEXTURE,
+        grow_px: int = 0,
         on_progress: ProgressCallback | None = None,
         should_cancel: CancelCheck | None = None,
     ) -> RemovalResult:
@@ -91,15 +93,18 @@ class Inpainter:
         avoid: nothing in the fill comes from it (hidden from the generator, never a patch
         source); use: borrow only from it. Transparent pixels (alpha 0) are treated as
         avoided. texture: "patches" (the photo's own patches, guided by the network) or
-        "learned" (the paper's guided upsampler). Pixels where hole == 0 are returned
-        bit-identical.
+        "learned" (the paper's guided upsampler). grow_px: first grow the hole by this many
+        pixels (not into avoid), to cover a fringe the selection missed. Pixels outside the
+        (grown) hole are returned bit-identical.
         """
         started = time.perf_counter()
         layout = describe_layout(image)
         shape = (image.shape[0], image.shape[1])
         self._check_request(shape, iterations, texture)
+        check_grow(grow_px)
         hole = check_mask(hole, shape, "hole")
         avoid_region = None if avoid is None else check_mask(avoid, shape, "avoid") > 0
+        hole = grow_hole(hole, grow_px, avoid_region)
         use_region = None if use is None else check_mask(use, shape, "use") > 0
         reporter = _StageReporter(on_progress, should_cancel)
         reporter.report("prepare", 0.0, "Preparing the selection")

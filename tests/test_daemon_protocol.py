@@ -223,6 +223,8 @@ VALID_PIXELS = protocol.Pixels("j", bytes(12), bytes(4), avoid=bytes(4))
         ({"width": 2000, "height": 2000}, ErrorCode.TOO_MANY_PIXELS),
         ({"iterations": 0}, ErrorCode.BAD_FIELD),
         ({"texture": "smudge"}, ErrorCode.BAD_FIELD),
+        ({"grow_px": -1}, ErrorCode.BAD_FIELD),
+        ({"grow_px": protocol.MAX_GROW_PX + 1}, ErrorCode.BAD_FIELD),
     ],
 )
 def test_the_declared_job_is_checked_before_any_pixel(change: dict[str, object], code: str) -> None:
