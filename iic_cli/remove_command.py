@@ -18,7 +18,7 @@ from iic_cli.image_files import (
 from iic_cli.mask_files import read_mask
 from iic_cli.progress_bar import ProgressBar
 from iic_client import ClientError
-from iic_client.protocol import MAX_GROW_PX, TEXTURES
+from iic_client.protocol import DEFAULT_ITERATIONS, MAX_GROW_PX, TEXTURES
 
 
 class OptionError(Exception):
@@ -45,7 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep MASK's grey levels as a soft edge (default: cut at 50 %%, so JPEG noise "
         "around black selects nothing)",
     )
-    parser.add_argument("--iterations", type=int, default=4, help="confidence-feedback iterations")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=DEFAULT_ITERATIONS,
+        help=f"confidence-feedback iterations (default {DEFAULT_ITERATIONS})",
+    )
     parser.add_argument(
         "--texture",
         choices=TEXTURES,

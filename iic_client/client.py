@@ -70,7 +70,7 @@ class RemovalRequest:
     hole: bytes
     avoid: bytes | None = None
     use: bytes | None = None
-    iterations: int = 4
+    iterations: int = protocol.DEFAULT_ITERATIONS
     want_confidence: bool = False
     texture: str = "patches"
     grow_px: int = 0  # grow the hole by this many pixels first (covers a missed fringe)

@@ -52,7 +52,10 @@ DEFAULT_MAX_PIXELS = 40_000_000
 # Short strings (ids, names, codes, messages) never need more than this.
 MAX_STRING_BYTES = 64 * 1024
 MAX_CONTAINER_ITEMS = 256
-# Algorithm 1 converges in a handful of iterations; more only costs time.
+# Algorithm 1's T at test time (§4.1), and its cap: it converges in a handful of iterations,
+# more only costs time. The engine's own copies (iic_engine.removal) must agree: the client
+# side cannot import the engine (no torch in an editor), a test ties them.
+DEFAULT_ITERATIONS = 4
 MAX_ITERATIONS = 16
 # How the fill gets its texture: borrowed from the photo ("patches", the default) or the
 # paper's learned upsampler alone ("learned"); the engine's `texture` argument.
@@ -144,7 +147,7 @@ class Submit:
     height: int
     channels: int
     dtype: str
-    iterations: int = 4
+    iterations: int = DEFAULT_ITERATIONS
     want_confidence: bool = False
     has_avoid: bool = False
     has_use: bool = False

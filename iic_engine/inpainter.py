@@ -166,7 +166,8 @@ class Inpainter:
         if not 1 <= iterations <= self.limits.max_iterations:
             raise InpaintingError(
                 "bad_iterations",
-                f"Iterations must be between 1 and {self.limits.max_iterations} (4 is the default).",
+                f"Iterations must be between 1 and {self.limits.max_iterations} "
+                f"({DEFAULT_ITERATIONS} is the default).",
             )
 
     def _plan(

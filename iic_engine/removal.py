@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_ITERATIONS = 4  # Algorithm 1's T at test time (§4.1)
+# More only costs time: Algorithm 1 converges in a handful of iterations.
+MAX_ITERATIONS = 16
 # "patches": texture borrowed from the photo, guided by the network (patch_cascade.py);
 # "learned": the paper's guided upsampler alone.
 TEXTURES = ("patches", "learned")
@@ -27,7 +29,7 @@ class EngineLimits:
 
     max_working_side: int = 512
     max_image_pixels: int = 250_000_000
-    max_iterations: int = 16
+    max_iterations: int = MAX_ITERATIONS
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,17 @@ def test_runtime_dir_on_macos_and_windows(
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setenv(variable, str(tmp_path))
     assert user_runtime_dir() == Path(expected.format(base=tmp_path))
+
+
+def test_the_protocol_and_the_engine_agree_on_choices_defaults_and_limits() -> None:
+    """The client side keeps its own copies (an editor's Python has no torch): a change on
+    one side only would make the daemon refuse what a client offers, or the reverse."""
+    from iic_engine import removal, selection_growth
+
+    assert protocol.TEXTURES == removal.TEXTURES
+    assert protocol.DEFAULT_ITERATIONS == removal.DEFAULT_ITERATIONS
+    assert protocol.MAX_ITERATIONS == removal.MAX_ITERATIONS
+    assert protocol.MAX_GROW_PX == selection_growth.MAX_GROW_PX
+    defaults = protocol.Submit("j", 1, 1, 3, "uint8")
+    assert defaults.texture == removal.DEFAULT_TEXTURE
+    assert defaults.iterations == removal.DEFAULT_ITERATIONS
