@@ -86,6 +86,10 @@ def run_procedure(image, source, channels, spec):
     config.set_property("iterations", spec.get("iterations", 4))
     config.set_property("add-confidence-layer", spec.get("confidence", False))
     config.set_property("texture-from-photo", spec.get("texture_from_photo", True))
+    if spec.get("grow") is not None:  # else the procedure's default
+        config.set_property("grow-selection", spec["grow"])
+    if spec.get("result"):
+        config.set_property("result", spec["result"])
     values = procedure.run(config)
     # the last error lasts only until the next PDB call: read it first
     last_error = pdb.get_last_error()
@@ -116,6 +120,8 @@ def run_scenario(spec, out_dir):
     source_before = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     if spec.get("feather"):
         dump_selection(image, source, os.path.join(out_dir, f"{spec['name']}-selection.raw"))
+    for _ in range(spec.get("runs", 1) - 1):  # earlier removals from the same layer
+        run_procedure(image, source, channels, spec)
     status, second, last_error = run_procedure(image, source, channels, spec)
     source_after = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     layers = image.get_layers()
@@ -134,6 +140,9 @@ def run_scenario(spec, out_dir):
     if status == Gimp.PDBStatusType.SUCCESS:
         record["returned_layer_is_new"] = second.get_id() not in layers_before
         record["returned_layer_name"] = second.get_name()
+    if spec.get("dump_source"):
+        dump = os.path.join(out_dir, f"{spec['name']}-source.raw")
+        record["source_layer"] = layer_record(source, dump, spec["dump_format"])
     for index, layer in enumerate(layers):
         if layer.get_id() not in layers_before:
             dump = os.path.join(out_dir, f"{spec['name']}-{index}.raw")

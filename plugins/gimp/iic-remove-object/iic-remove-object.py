@@ -3,9 +3,10 @@
 
 The person selects the object and runs the filter; the layer's pixels and the selection go to
 the IIC Inpaint daemon through `iic_client`, and the fill comes back as a new layer "Object
-removed" directly above the source layer, transparent outside the selection, in one undo
-group. The source layer is never written. Scriptable through the PDB as
-`plug-in-iic-remove-object` (see `plugins/gimp/README.md`).
+removed" (then "Object removed 2", ...) above the source layer and its earlier results,
+transparent outside the (grown) selection, in one undo group. The source layer is written
+only when the person asks to heal in place, and then in that same undo step. Scriptable
+through the PDB as `plug-in-iic-remove-object` (see `plugins/gimp/README.md`).
 
 GIMP wrappers only: byte and format logic lives in `pixel_layout.py`, finding or starting
 the daemon in `daemon_connection.py` (both standard library only), and the job itself runs
@@ -15,6 +16,8 @@ in the helper process of `removal_worker.py`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +32,17 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 PROCEDURE_NAME = "plug-in-iic-remove-object"
 FILL_LAYER_NAME = "Object removed"
-CONFIDENCE_LAYER_NAME = "Object removed: confidence"  # as in the Krita plug-in
+# The legend in the name: the grey map means nothing to a person who does not know the scale.
+CONFIDENCE_LAYER_NAME = "Confidence"
+CONFIDENCE_LEGEND = "(white = sure)"
+# On every result layer: the tattoo of the layer it was filled from, so the next removal from
+# that layer goes above it (tattoos, unlike item ids, survive saving as XCF).
+SOURCE_PARASITE = "iic-remove-object-source"
 DEFAULT_ITERATIONS = 4
 MAX_ITERATIONS = 16  # iic_client.protocol.MAX_ITERATIONS; not imported so registration needs no zmq
+AUTO_GROW = -1  # iic_client.AUTO_GROW, not imported for the same reason
+MAX_GROW_PX = 256  # iic_client.protocol.MAX_GROW_PX, likewise
+NEW_LAYER, HEAL_IN_PLACE = "new-layer", "heal-in-place"
 PROGRESS_START_TEXT = "Remove Object: sending the layer to IIC Inpaint…"
 
 
@@ -46,6 +57,8 @@ class RemovalOptions:
     iterations: int
     add_confidence_layer: bool
     texture_from_photo: bool
+    grow_selection: int  # pixels, or AUTO_GROW
+    heal_in_place: bool
 
     @classmethod
     def from_config(cls, config: Gimp.ProcedureConfig) -> RemovalOptions:
@@ -55,6 +68,8 @@ class RemovalOptions:
             iterations=config.get_property("iterations"),
             add_confidence_layer=config.get_property("add-confidence-layer"),
             texture_from_photo=config.get_property("texture-from-photo"),
+            grow_selection=config.get_property("grow-selection"),
+            heal_in_place=config.get_property("result") == HEAL_IN_PLACE,
         )
 
 
@@ -140,6 +155,34 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
         True,
         flags,
     )
+    procedure.add_int_argument(
+        "grow-selection",
+        "_Grow selection by (px)",
+        "Grow the selection by this many pixels first, to take in the object's soft fringe. "
+        f"{AUTO_GROW} = automatic: about 0.15 % of the layer's longer side, at least 2 px "
+        "(2 px on a 1-megapixel photo, 9 px on 24 megapixels). 0 = exactly the selection.",
+        AUTO_GROW,
+        MAX_GROW_PX,
+        AUTO_GROW,
+        flags,
+    )
+    result_choice = Gimp.Choice.new()
+    result_choice.add(NEW_LAYER, 0, "New layer above", "The fill goes on a new layer.")
+    result_choice.add(
+        HEAL_IN_PLACE,
+        1,
+        "Heal in place (into the layer)",
+        "The fill is merged into the layer, in one undo step.",
+    )
+    procedure.add_choice_argument(
+        "result",
+        "_Result",
+        "Where the fill goes: a new layer above (the layer stays as it was), or merged into "
+        "the layer itself in one undo step.",
+        result_choice,
+        NEW_LAYER,
+        flags,
+    )
     procedure.add_boolean_argument(
         "add-confidence-layer",
         "Add confidence _map as a layer",
@@ -148,7 +191,11 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
         flags,
     )
     procedure.add_layer_return_value(
-        "layer", "Layer", "The new layer holding the fill", False, flags
+        "layer",
+        "Layer",
+        "The new layer holding the fill, or the healed layer when healing in place",
+        False,
+        flags,
     )
 
 
@@ -178,7 +225,7 @@ def run_remove_object(
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
         layer = remove_object(image, source, layout, RemovalOptions.from_config(config))
     except EXPECTED_FAILURES as error:
-        return failure(procedure, str(error))
+        return failure(procedure, run_mode, str(error))
     if run_mode == Gimp.RunMode.INTERACTIVE:
         Gimp.displays_flush()
     return success(procedure, layer)
@@ -196,10 +243,15 @@ def ask_options(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool
     return bool(confirmed)
 
 
-def failure(procedure: Gimp.Procedure, message: str) -> Gimp.ValueArray:
-    """A failed call carrying the message: scripts read it from the return values (and
-    `pdb.get_last_error()`), and GIMP shows it to the person for menu runs."""
-    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+def failure(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, message: str) -> Gimp.ValueArray:
+    """A failed call. Scripts read the message from the return values (and
+    `pdb.get_last_error()`). A person gets it as our own message: GIMP would show a returned
+    error under "Calling error for procedure 'plug-in-iic-remove-object':", which says
+    nothing to a photographer and puts our words second."""
+    if run_mode != Gimp.RunMode.INTERACTIVE:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+    Gimp.message(message)
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, None)
 
 
 def success(procedure: Gimp.Procedure, layer: Gimp.Layer) -> Gimp.ValueArray:
@@ -223,8 +275,10 @@ def remove_object(
         "use": read_optional_mask(image, options.use, "use", region),
     }
     pixels = read_pixels(source, region, layout)
-    result = run_job(layout, region, pixels, hole, request_masks, options)
-    added = add_result_layers(image, source, region, layout, result, options)
+    client = daemon_connection.import_client()  # says exactly what to install if vendor/ lacks it
+    grow_px = client.resolve_grow_px(options.grow_selection, region.width, region.height)
+    result = run_job(layout, region, pixels, hole, request_masks, options, grow_px)
+    added = add_result_layers(image, source, region, layout, result, options, grow_px)
     note = result.get("stats", {}).get("note")
     if note:
         Gimp.message(note)  # e.g. little context left: the layer is added all the same
@@ -306,9 +360,9 @@ def run_job(
     hole: bytes,
     masks: dict[str, bytes | None],
     options: RemovalOptions,
+    grow_px: int,
 ) -> dict[str, Any]:
     """Send the removal and wait for its result, reporting the daemon's stages as progress."""
-    daemon_connection.import_client()  # says exactly what to install if vendor/ lacks it
     request = {
         "width": region.width,
         "height": region.height,
@@ -321,6 +375,7 @@ def run_job(
         "iterations": options.iterations,
         "want_confidence": options.add_confidence_layer,
         "texture": "patches" if options.texture_from_photo else "learned",
+        "grow_px": grow_px,
     }
     Gimp.progress_init(PROGRESS_START_TEXT)
     try:
@@ -345,7 +400,10 @@ def add_result_layers(
     layout: pixel_layout.PixelLayout,
     result: dict[str, Any],
     options: RemovalOptions,
+    grow_px: int,
 ) -> Gimp.Layer:
+    """The fill on a new layer (or healed into `source`) and the confidence map, in one undo
+    step; the layer holding the fill is returned."""
     shape = (result["width"], result["height"], result["channels"], result["dtype"])
     if shape != (region.width, region.height, layout.channels, layout.dtype):
         raise RemovalRefused(
@@ -354,33 +412,105 @@ def add_result_layers(
         )
     fill = pixel_layout.wire_to_native(result["pixels"], layout.dtype)
     pixel_layout.check_frame(fill, layout, region.width, region.height, "the daemon's result")
+    fill_name, confidence_name = unused_result_names(image)
     image.undo_group_start()
     try:
-        layer = add_layer_above(image, source, region, FILL_LAYER_NAME, layout.model)
-        write_clipped_to_selection(layer, region, layout.babl_format, fill)
-        if options.add_confidence_layer and result["confidence"] is not None:
-            confidence = add_layer_above(image, layer, region, CONFIDENCE_LAYER_NAME, layout.model)
-            write_clipped_to_selection(
-                confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result["confidence"]
-            )
-            confidence.set_visible(False)  # the fill stays in view; the map is one click away
+        with selection_grown(image, grow_px):
+            if options.heal_in_place:
+                layer = heal_in_place(source, region, layout.babl_format, fill)
+            else:
+                layer = add_result_layer(image, source, region, fill_name, layout.model)
+                write_clipped_to_selection(layer, region, layout.babl_format, fill)
+            if options.add_confidence_layer and result["confidence"] is not None:
+                confidence = add_result_layer(image, source, region, confidence_name, layout.model)
+                write_clipped_to_selection(
+                    confidence, region, pixel_layout.CONFIDENCE_BABL_FORMAT, result["confidence"]
+                )
+                confidence.set_visible(False)  # the fill stays in view; the map is one click away
     finally:
         image.undo_group_end()
     return layer
 
 
-def add_layer_above(
-    image: Gimp.Image, below: Gimp.Layer, region: LayerRegion, name: str, model: str
+def unused_result_names(image: Gimp.Image) -> tuple[str, str]:
+    """ "Object removed" and its confidence map's name, numbered from 2 when those are taken
+    (GIMP would otherwise make the names unique as "Object removed #1")."""
+    number = 1
+    while True:
+        suffix = "" if number == 1 else f" {number}"
+        names = (
+            f"{FILL_LAYER_NAME}{suffix}",
+            f"{CONFIDENCE_LAYER_NAME}{suffix} {CONFIDENCE_LEGEND}",
+        )
+        if not any(image.get_layer_by_name(name) for name in names):
+            return names
+        number += 1
+
+
+@contextmanager
+def selection_grown(image: Gimp.Image, grow_px: int) -> Iterator[None]:
+    """The selection grown by `grow_px` while the result is clipped to it, then put back.
+
+    The daemon grew the hole by a disc of `grow_px` (never into avoid); GIMP's round growth
+    by the same radius covers that disc and a few pixels more, where the result is the
+    source's own pixels, so the clip shows exactly what the daemon filled."""
+    if grow_px == 0:
+        yield
+        return
+    selection = Gimp.Selection.save(image)
+    Gimp.Selection.grow(image, grow_px)
+    try:
+        yield
+    finally:
+        image.select_item(Gimp.ChannelOps.REPLACE, selection)
+        image.remove_channel(selection)
+
+
+def heal_in_place(
+    source: Gimp.Layer, region: LayerRegion, babl_format: str, fill: bytes
 ) -> Gimp.Layer:
-    """A transparent layer directly above `below`, at the same offsets; it takes the image's
-    precision and base type (GIMP refuses a grey layer in an RGB image and vice versa)."""
+    """Merge the fill into `source` as GIMP's own filters write: through the shadow buffer,
+    masked by the selection (soft edges included), as one undoable step. The layer keeps its
+    name, alpha and place, and outside the selection its pixels."""
+    shadow = source.get_shadow_buffer()
+    shadow.set(region.local_rect(), babl_format, fill)
+    shadow.flush()
+    source.merge_shadow(True)
+    source.update(0, 0, region.width, region.height)
+    return source
+
+
+def add_result_layer(
+    image: Gimp.Image, source: Gimp.Layer, region: LayerRegion, name: str, model: str
+) -> Gimp.Layer:
+    """A transparent layer at the source's offsets, above the source and the results of its
+    earlier removals (so none hides the new one); it takes the image's precision and base
+    type (GIMP refuses a grey layer in an RGB image and vice versa)."""
     layer_type = Gimp.ImageType.RGBA_IMAGE if model == "rgb" else Gimp.ImageType.GRAYA_IMAGE
     layer = Gimp.Layer.new(
         image, name, region.width, region.height, layer_type, 100.0, Gimp.LayerMode.NORMAL
     )
-    image.insert_layer(layer, below.get_parent(), image.get_item_position(below))
+    image.insert_layer(layer, source.get_parent(), position_above_results(image, source))
     layer.set_offsets(region.x, region.y)
+    tattoo = str(source.get_tattoo()).encode()
+    layer.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, Gimp.PARASITE_PERSISTENT, tattoo))
     return layer
+
+
+def position_above_results(image: Gimp.Image, source: Gimp.Layer) -> int:
+    """The position (0 = top of the source's layer stack) just above the run of earlier
+    results from `source` directly above it."""
+    parent = source.get_parent()
+    siblings = parent.get_children() if parent is not None else image.get_layers()
+    position = image.get_item_position(source)
+    while position > 0 and is_result_of(siblings[position - 1], source):
+        position -= 1
+    return position
+
+
+def is_result_of(layer: Gimp.Item, source: Gimp.Layer) -> bool:
+    parasite = layer.get_parasite(SOURCE_PARASITE)
+    return parasite is not None and bytes(parasite.get_data()) == str(source.get_tattoo()).encode()
 
 
 def write_clipped_to_selection(
