@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from krita import Krita
 from PyQt5.QtGui import QIcon
 
@@ -15,4 +17,7 @@ def show_message(text: str) -> None:
     view = window.activeView() if window is not None else None
     if view is not None:
         view.showFloatingMessage(text, QIcon(), MESSAGE_DURATION_MS, MESSAGE_PRIORITY)
-    print(f"IIC Inpaint: {text}", flush=True)
+    # Krita's stdout is ASCII under a C locale: a message must not fail for its "▸".
+    encoding = sys.stdout.encoding or "ascii"
+    line = f"IIC Inpaint: {text}".encode(encoding, "backslashreplace").decode(encoding)
+    print(line, flush=True)
