@@ -7,10 +7,12 @@ what to run.
 
 from krita import DockWidgetFactory, DockWidgetFactoryBase, Krita
 
+from .action_file import install_action_file
 from .plugin_ids import DOCKER_ID
 from .vendored_packages import add_vendor_dir_to_path, missing_packages_message
 
 add_vendor_dir_to_path()
+install_action_file()
 
 try:
     from .docker import RemoveObjectDocker
