@@ -9,11 +9,13 @@ tests then check the bytes Krita wrote against the source and against `iic-inpai
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 from daemon_process import DaemonProcess, daemon_environment, start_daemon
 from editor_test_images import rect_mask, structured_rgb
 from editors_root import (
@@ -36,12 +39,15 @@ from PIL import Image
 from shared_files import REPO
 
 from iic_cli.plugin_zip import WheelTarget, build_plugin_zip
+from iic_client import AUTO_GROW
+from iic_client.connection_file import read_connection_file
+from iic_client.transport_security import secure_client_socket, secure_daemon_socket
 
 pytestmark = pytest.mark.editors
 
 PLUGIN = "iic_remove_object"
 RESULT_LAYER = "Object removed"
-CONFIDENCE_LAYER = "Object removed: confidence"
+CONFIDENCE_LAYER = "Confidence (white = sure)"
 # Inside the root: where the test HOME, the work dir and the driver are bound.
 ROOT_HOME, ROOT_WORK, ROOT_DRIVER = "/w/home", "/w", "/t"
 PYKRITA = f"{ROOT_HOME}/.local/share/krita/pykrita"
@@ -55,6 +61,20 @@ WIDTH, HEIGHT = 96, 64
 OBJECT = (30, 20, 24, 16)  # x, y, w, h of the selection
 AVOID = (0, 0, 40, 64)
 USE = (60, 0, 36, 64)
+# Issue 14's content checks: a flat grey photo, so any strong colour in a fill came from
+# where the test put it (r, g, b appended to an x, y, w, h rectangle painted by the driver).
+GREY, GREEN, RED, BLUE = [128, 128, 128], [20, 220, 20], [200, 30, 30], [30, 30, 210]
+FLAT_GREY = [0, 0, WIDTH, HEIGHT, *GREY]
+GREEN_BAND = (14, 0, 16, HEIGHT)  # touches the hole's left side (x = 30)
+# The object's 2 px fringe outside the selection, without corners: the engine grows by a
+# round disc, which reaches 2 px straight out but not 2 px diagonally.
+FRINGE = [(30, 18, 24, 2), (30, 36, 24, 2), (28, 20, 2, 16), (54, 20, 2, 16)]
+AUTO_GROW_ON_TEST_IMAGE = 2  # iic_client.resolve_grow_px's minimum: 96 px is a small image
+# A layer moved by OFFSET_MOVE on a larger image, so the plug-in's crop is smaller than it.
+OFFSET_SIZE = (256, 160)
+OFFSET_MOVE = (12, 8)
+OFFSET_OBJECT_IN_LAYER = (138, 82, 16, 12)  # shows at (150, 90) once the layer is moved
+OFFSET_SELECTION = (148, 88, 20, 16)
 # Large enough that the daemon is still working (about 8 s on 2 cores) seconds after accepting.
 VANISH_SIZE = (1024, 1024)
 VANISH_OBJECT = (312, 312, 400, 400)
@@ -151,11 +171,20 @@ class KritaRun:
         return self.report[name]
 
     def layer(self, name: str, layer: str, dtype: type, channels: int) -> np.ndarray:
-        data = (self.out / f"{name}.{layer.replace(' ', '_').replace(':', '')}").read_bytes()
-        return np.frombuffer(data, dtype).reshape(HEIGHT, WIDTH, channels)
+        scenario = self.scenario(name)
+        (file,) = [entry["file"] for entry in scenario["layers"] if entry["name"] == layer]
+        width, height = scenario["size"]
+        data = (self.out / file).read_bytes()
+        return np.frombuffer(data, dtype).reshape(height, width, channels)
 
     def source(self, name: str, when: str) -> bytes:
         return (self.out / f"{name}.source_{when}").read_bytes()
+
+    def projection_rgba(self, name: str) -> np.ndarray:
+        """What the user sees (8-bit RGBA documents): every layer composited."""
+        width, height = self.scenario(name)["size"]
+        data = (self.out / f"{name}.projection").read_bytes()
+        return np.frombuffer(data, np.uint8).reshape(height, width, 4)[..., [2, 1, 0, 3]]
 
 
 def run_driver(
@@ -208,6 +237,10 @@ def _scenario(name: str, **fields: object) -> dict:
     return {"name": name, "rect": list(OBJECT), **fields}
 
 
+GREEN_NEXT_TO_HOLE = [FLAT_GREY, [*GREEN_BAND, *GREEN]]
+RED_WITH_FRINGE = [FLAT_GREY, [*OBJECT, *RED], *[[*strip, *RED] for strip in FRINGE]]
+
+
 @pytest.fixture(scope="session")
 def with_daemon(
     krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
@@ -223,6 +256,27 @@ def with_daemon(
         _scenario("soft", open_png="/in/image.png", selection_value=128),
         _scenario("learned", open_png="/in/image.png", texture_from_photo=False),
         {"name": "most", "open_png": "/in/image.png", "rect": [4, 4, WIDTH - 8, HEIGHT - 8]},
+        _scenario(
+            "twice", open_png="/in/image.png", layer_above=True, want_confidence=True, removals=2
+        ),
+        _scenario("green", open_png="/in/image.png", paint=GREEN_NEXT_TO_HOLE),
+        _scenario(
+            "avoid_green",
+            open_png="/in/image.png",
+            paint=GREEN_NEXT_TO_HOLE,
+            regions={"avoid": list(GREEN_BAND)},
+        ),
+        _scenario("fringe", open_png="/in/image.png", paint=RED_WITH_FRINGE, grow_px=AUTO_GROW),
+        _scenario("fringe_kept", open_png="/in/image.png", paint=RED_WITH_FRINGE),
+        {
+            "name": "offset",
+            "model": "RGBA",
+            "depth": "U8",
+            "size": list(OFFSET_SIZE),
+            "paint": [[0, 0, *OFFSET_SIZE, *GREY], [*OFFSET_OBJECT_IN_LAYER, *BLUE]],
+            "move_layer": list(OFFSET_MOVE),
+            "rect": list(OFFSET_SELECTION),
+        },
         _scenario("closed", open_png="/in/image.png", close_when_submitted=True),
         # Last: the daemon may still finish the cancelled job's current stage.
         {**_vanish_sized("cancel"), "cancel_when_submitted": True},
@@ -422,10 +476,13 @@ def test_greyscale_documents_get_a_greyscale_fill(with_daemon: KritaRun) -> None
     assert (layer[hole, 1] == 255).all() and not layer[~hole].any()
 
 
-def test_confidence_map_is_a_hidden_layer_above_the_result(with_daemon: KritaRun) -> None:
+def test_confidence_map_is_a_hidden_layer_above_the_result_named_with_its_legend(
+    with_daemon: KritaRun,
+) -> None:
     scenario = with_daemon.scenario("u16")
     assert scenario["requests"][0]["want_confidence"]
     names = _layer_names(scenario)
+    assert "Confidence (white = sure)" in names
     assert names.index(CONFIDENCE_LAYER) == names.index(RESULT_LAYER) + 1
     confidence = next(layer for layer in scenario["layers"] if layer["name"] == CONFIDENCE_LAYER)
     assert not confidence["visible"]
@@ -449,6 +506,67 @@ def test_regions_are_kept_with_the_document_sent_and_honoured(
     np.testing.assert_array_equal(sent.reshape(HEIGHT, WIDTH) == 255, _rect_mask(region))
     layer = _rgba_u8(with_daemon, kind)
     np.testing.assert_allclose(layer[hole, :3], cli_result_with_region[hole, :3], atol=1)
+
+
+def test_a_second_removal_goes_above_the_first_with_the_next_number(with_daemon: KritaRun) -> None:
+    scenario = with_daemon.scenario("twice")
+    paint_layers = [n for n in _layer_names(scenario) if n != "Selection Mask"]
+    assert paint_layers == [
+        "Background",
+        RESULT_LAYER,
+        CONFIDENCE_LAYER,
+        f"{RESULT_LAYER} 2",
+        "Confidence 2 (white = sure)",
+        "Layer above",
+    ]
+    assert f'"{RESULT_LAYER} 2"' in scenario["messages"][1]
+    hole = _rect_mask(OBJECT)
+    for name in (RESULT_LAYER, f"{RESULT_LAYER} 2"):
+        layer = with_daemon.layer("twice", name, np.uint8, 4)
+        assert (layer[hole, 3] == 255).all() and not layer[~hole].any()
+
+
+def _share_of_colour(rgb: np.ndarray, channel: int) -> np.ndarray:
+    """Where `channel` (0 red, 1 green, 2 blue) stands out of a (..., 3) picture."""
+    rgb = rgb.astype(int)
+    others = np.delete(rgb, channel, axis=-1).max(axis=-1)
+    return rgb[..., channel] - others > 60
+
+
+def test_avoid_keeps_its_colour_out_of_the_fill(with_daemon: KritaRun) -> None:
+    hole = _rect_mask(OBJECT)
+    without_avoid = _share_of_colour(_rgba_u8(with_daemon, "green")[hole, :3], 1)
+    assert without_avoid.mean() > 0.01, (
+        "the green band never reaches the fill: the test cannot tell"
+    )
+    assert with_daemon.scenario("avoid_green")["requests"][0]["avoid"]
+    assert not _share_of_colour(_rgba_u8(with_daemon, "avoid_green")[hole, :3], 1).any()
+
+
+def test_growing_the_selection_removes_the_objects_fringe(with_daemon: KritaRun) -> None:
+    fringe = np.zeros((HEIGHT, WIDTH), bool)
+    for x, y, w, h in FRINGE:
+        fringe[y : y + h, x : x + w] = True
+    object_and_fringe = fringe | _rect_mask(OBJECT)
+    kept = _share_of_colour(with_daemon.projection_rgba("fringe_kept")[..., :3], 0)
+    assert kept[fringe].all(), "without growth the fringe should stay: the test cannot tell"
+    assert with_daemon.scenario("fringe")["requests"][0]["grow_px"] == AUTO_GROW_ON_TEST_IMAGE
+    grown = _share_of_colour(with_daemon.projection_rgba("fringe")[..., :3], 0)
+    assert not grown[object_and_fringe].any()
+    layer = _rgba_u8(with_daemon, "fringe")
+    assert (layer[object_and_fringe, 3] == 255).all()
+
+
+def test_a_moved_layer_gets_its_fill_where_the_selection_is(with_daemon: KritaRun) -> None:
+    width, height = OFFSET_SIZE
+    request = with_daemon.scenario("offset")["requests"][0]
+    assert (request["width"], request["height"]) != (width, height), "the crop is the image"
+    layer = with_daemon.layer("offset", RESULT_LAYER, np.uint8, 4)
+    selected = rect_mask(OFFSET_SELECTION, height, width)
+    assert (layer[selected, 3] == 255).all() and not layer[~selected, 3].any()
+    # The moved object is gone: its pixels were read where the user sees them, and the fill
+    # landed there.
+    assert not _share_of_colour(with_daemon.projection_rgba("offset")[..., :3], 2).any()
 
 
 # ---- refusals ---------------------------------------------------------------------------
@@ -500,15 +618,82 @@ def _install_gui_driver(home: Path) -> None:
     kritarc.write_text(enabled)
 
 
+# Every answer of the daemon reaches the GUI run this late: a busy or slow daemon, which
+# the old plug-in waited for on the GUI thread (connect and submit: 3 answers, 3 s).
+SLOW_DAEMON_DELAY_S = 1.0
+LONGEST_GUI_STALL_MS = 100
+
+
+class DelayingProxy:
+    """A stand-in daemon endpoint that forwards every message to the real daemon at once and
+    every answer back SLOW_DAEMON_DELAY_S late, in order. It holds the daemon's secret, so it
+    speaks CURVE on both sides; the messages themselves pass untouched."""
+
+    def __init__(self, connection_file: Path, delay_s: float) -> None:
+        info = read_connection_file(connection_file)
+        self._secret, self._daemon, self._delay_s = info.secret_bytes, info.endpoint, delay_s
+        self._context = zmq.Context()
+        self._front = self._context.socket(zmq.ROUTER)
+        secure_daemon_socket(self._front, self._secret)
+        port = self._front.bind_to_random_port("tcp://127.0.0.1")
+        self.connection = {**json.loads(connection_file.read_text()), "pid": 1}
+        self.connection["endpoint"] = f"tcp://127.0.0.1:{port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._forward, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._context.destroy(linger=0)
+
+    def _forward(self) -> None:
+        backs: dict[bytes, zmq.Socket] = {}  # one connection to the daemon per client
+        clients: dict[zmq.Socket, bytes] = {}
+        due: list[tuple[float, int, bytes, list[bytes]]] = []  # (when, order, client, frames)
+        poller = zmq.Poller()
+        poller.register(self._front, zmq.POLLIN)
+        order = 0
+        while not self._stop.is_set():
+            while due and due[0][0] <= time.monotonic():
+                _, _, client, frames = heapq.heappop(due)
+                self._front.send_multipart([client, *frames])
+            wait_ms = 10 if not due else max(0, min(10, int((due[0][0] - time.monotonic()) * 1000)))
+            for socket, _ in poller.poll(wait_ms):
+                if socket is self._front:
+                    client, *frames = self._front.recv_multipart()
+                    if client not in backs:
+                        back = self._context.socket(zmq.DEALER)
+                        secure_client_socket(back, self._secret)
+                        back.connect(self._daemon)
+                        backs[client], clients[back] = back, client
+                        poller.register(back, zmq.POLLIN)
+                    backs[client].send_multipart(frames)
+                else:
+                    order += 1
+                    when = time.monotonic() + self._delay_s
+                    heapq.heappush(due, (when, order, clients[socket], socket.recv_multipart()))
+
+
 @pytest.fixture(scope="session")
-def gui_report(
-    krita_home: Path, inputs: Path, daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
-) -> dict:
-    _install_gui_driver(krita_home)
-    work = tmp_path_factory.mktemp("krita-gui")
-    binds = {work: ROOT_WORK, krita_home: ROOT_HOME, inputs: "/in"}
-    binds[daemon.root_connection_dir] = ROOT_CONNECTION_DIR
-    env = {"HOME": ROOT_HOME, "IIC_GUI_TEST": f"{ROOT_WORK}/report.json"}
+def slow_daemon_dir(daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A connection folder for the root naming the real daemon behind a DelayingProxy."""
+    proxy = DelayingProxy(daemon.process.connection_file, SLOW_DAEMON_DELAY_S)
+    directory = tmp_path_factory.mktemp("slow-daemon") / "connection"
+    directory.mkdir(mode=0o700)
+    (directory / "daemon.json").write_text(json.dumps(proxy.connection))
+    (directory / "daemon.json").chmod(0o600)
+    try:
+        yield directory
+    finally:
+        proxy.close()
+
+
+def _run_krita_window(home: Path, binds: dict[Path, str], env: dict[str, str], work: Path) -> dict:
+    """Krita's real window under Xvfb with the GUI driver; what the driver reported."""
+    _install_gui_driver(home)
+    binds = {work: ROOT_WORK, home: ROOT_HOME, **binds}
+    env = {"HOME": ROOT_HOME, "IIC_GUI_TEST": f"{ROOT_WORK}/report.json", **env}
     command = [*XVFB, "krita", "--nosplash"]
     returncode = start_in_editors(binds, env, command, work).wait(timeout=KRITA_TIMEOUT_S)
     log = (work / "editor.log").read_text(errors="replace")
@@ -516,6 +701,27 @@ def gui_report(
     report = json.loads((work / "report.json").read_text())
     assert returncode == 0 and report["ok"], report.get("error", log[-3000:])
     return {**report, "log": log}
+
+
+@pytest.fixture(scope="session")
+def krita_started_once(krita_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """krita_home after one start of Krita's window with the plug-in, which copies the
+    action's .action file into Krita's resource folder: Krita reads it at the next start."""
+    work = tmp_path_factory.mktemp("krita-first-start")
+    _run_krita_window(krita_home, {}, {"IIC_GUI_FIRST_START": "1"}, work)
+    return krita_home
+
+
+@pytest.fixture(scope="session")
+def gui_report(
+    krita_started_once: Path,
+    inputs: Path,
+    slow_daemon_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict:
+    binds = {inputs: "/in", slow_daemon_dir: ROOT_CONNECTION_DIR}
+    report = _run_krita_window(krita_started_once, binds, {}, tmp_path_factory.mktemp("krita-gui"))
+    return {**report, "kritarc": (krita_started_once / ".config/kritarc").read_text()}
 
 
 def test_action_is_in_the_menu_with_a_shortcut_and_the_docker_exists(gui_report: dict) -> None:
@@ -541,11 +747,50 @@ def test_docker_shows_and_clears_the_stored_region(gui_report: dict) -> None:
     assert gui_report["active_after_clear"] == "Background"
 
 
+def test_the_plugin_puts_its_action_file_where_krita_reads_shortcuts(
+    krita_started_once: Path,
+) -> None:
+    installed = krita_started_once / ".local/share/krita/actions" / f"{PLUGIN}.action"
+    shipped = REPO / "plugins/krita" / PLUGIN / f"{PLUGIN}.action"
+    assert installed.read_bytes() == shipped.read_bytes()
+
+
+def test_the_shortcut_holds_with_a_document_open_and_runs_the_removal(gui_report: dict) -> None:
+    assert gui_report["shortcut_with_document"] == "Ctrl+Alt+Shift+R"
+    # The removal below was started by the shortcut's key events, not by the action.
+    assert gui_report["busy_after_trigger"]
+    assert gui_report["message"].startswith("Object removed")
+
+
+def test_the_gui_thread_never_stalls_while_a_slow_daemon_works(gui_report: dict) -> None:
+    assert gui_report["message"].startswith("Object removed")
+    assert gui_report["longest_stall_ms"] < LONGEST_GUI_STALL_MS, gui_report["longest_stall_ms"]
+
+
+def test_heal_in_place_merges_the_fill_into_the_layer_and_one_undo_restores_it(
+    gui_report: dict,
+) -> None:
+    heal = gui_report["heal"]
+    assert heal["message"].startswith("Object removed"), heal["message"]
+    assert not any(name.startswith(RESULT_LAYER) for name in heal["layers_after"])
+    assert heal["after"]["object"] != heal["before"]["object"]
+    assert heal["after_undo"] == heal["before"]
+
+
+def test_docker_settings_are_remembered_in_kritarc(gui_report: dict) -> None:
+    assert gui_report["grow_shown"] == "Auto"  # the default, before the user changed it
+    assert f"[{PLUGIN}]" in gui_report["kritarc"]
+    assert "result_placement=heal_in_place" in gui_report["kritarc"]
+    assert "grow_px=3" in gui_report["kritarc"]
+
+
 def test_action_runs_without_blocking_and_is_one_undo_step(gui_report: dict) -> None:
     assert gui_report["busy_after_trigger"], "the action returned before the daemon answered"
     assert gui_report["message"].startswith("Object removed")
     after = gui_report["layers_after"]
     assert after[after.index("Background") + 1] == RESULT_LAYER
+    # The user's layer, not the new one, is active again: the next removal works on it.
+    assert gui_report["active_after_removal"] == "Background"
     assert gui_report["layers_after_undo"] == gui_report["layers_before"]
 
 

@@ -18,33 +18,36 @@ from pathlib import Path
 
 import iic_remove_object
 import numpy as np
-from iic_remove_object import plugin_settings
 from iic_remove_object.document_access import store_region
 from krita import Krita, Selection
-from PyQt5.QtCore import QByteArray, QEventLoop, QTimer
+from PyQt5.QtCore import QByteArray, QEventLoop, QObject, QTimer, pyqtSignal
 
 SCENARIO_TIMEOUT_MS = 180_000
 CANCEL_DELAY_MS = 300
 
 
-class SubmitSpy:
-    """Records what the plug-in hands to the real client; the request still goes out."""
+class SubmitSpy(QObject):
+    """Records what the plug-in hands to the real client; the request still goes out.
+
+    The plug-in submits from its worker thread: `submitted` carries the news to the GUI
+    thread (a queued signal), where `on_submitted` may touch the document."""
+
+    submitted = pyqtSignal()
 
     def __init__(self):
+        super().__init__()
         self.requests = []
-        self.on_submitted = None  # called once the daemon accepted a job
-        try:
-            from iic_client import DaemonClient
-        except ImportError:
-            return  # the missing-packages scenario: the plug-in never gets this far
+        self.on_submitted = None  # called on the GUI thread once the daemon accepted a job
+        self.submitted.connect(lambda: self.on_submitted and self.on_submitted())
+        from iic_client import DaemonClient
+
         original = DaemonClient.submit
         spy = self
 
         def submit(client, request):
             spy.requests.append(request)
             job = original(client, request)
-            if spy.on_submitted is not None:
-                spy.on_submitted()
+            spy.submitted.emit()
             return job
 
         DaemonClient.submit = submit
@@ -85,9 +88,15 @@ def build_document(scenario, rgba8):
         )
     doc.setBatchmode(True)
     source = [n for n in doc.topLevelNodes() if n.type() == "paintlayer"][0]
-    if not scenario.get("open_png"):
-        samples = krita_samples(rgba8, scenario["model"], scenario["depth"])
+    for x, y, w, h, *rgb in scenario.get("paint", []):  # rectangles of colour on the image
+        rgba8 = rgba8.copy()
+        rgba8[y : y + h, x : x + w, :3] = rgb
+    if scenario.get("paint") or not scenario.get("open_png"):
+        model, depth = source.colorModel(), source.colorDepth()
+        samples = krita_samples(rgba8, model, depth)
         source.setPixelData(QByteArray(samples.tobytes()), 0, 0, width, height)
+    if scenario.get("move_layer"):  # the layer's offset: its pixels shown moved by dx, dy
+        source.move(*scenario["move_layer"])
     if scenario.get("layer_above"):
         top = doc.createNode("Layer above", "paintlayer")
         doc.rootNode().addChildNode(top, source)
@@ -116,8 +125,15 @@ def layer_bytes(doc, node):
     return bytes(node.pixelData(0, 0, doc.width(), doc.height()))
 
 
+def layer_file(scenario, node):
+    """Where a layer's bytes go: the scenario's name and the layer's, as a file name."""
+    return f"{scenario['name']}.{''.join(c if c.isalnum() else '_' for c in node.name())}"
+
+
 def run_scenario(scenario, rgba8, out_dir, spy):
-    from iic_remove_object.remove_object import RemoveObjectController  # needs the vendor/ folder
+    from iic_remove_object import plugin_settings  # needs the vendor/ folder (iic_client)
+    from iic_remove_object.document_access import ResultPlacement
+    from iic_remove_object.remove_object import RemoveObjectController
 
     doc, source = build_document(scenario, rgba8)
     for kind, rect in scenario.get("regions", {}).items():  # "avoid" / "use" -> x, y, w, h
@@ -137,9 +153,15 @@ def run_scenario(scenario, rgba8, out_dir, spy):
         spy.on_submitted = lambda: (doc.setModified(False), doc.close())
     plugin_settings.set_iic_inpaint_path(scenario.get("iic_inpaint_path", ""))
     plugin_settings.set_texture_from_photo(scenario.get("texture_from_photo", True))
+    # 0 unless asked: most scenarios compare with the CLI, which grows nothing by default.
+    plugin_settings.set_grow_px(scenario.get("grow_px", 0))
+    plugin_settings.set_result_placement(ResultPlacement(scenario.get("placement", "new_layer")))
     progress = []
     controller.progress_changed.connect(lambda text, fraction: progress.append([text, fraction]))
-    run_controller(controller, doc, source, scenario.get("want_confidence", False))
+    messages = []
+    for _ in range(scenario.get("removals", 1)):
+        run_controller(controller, doc, source, scenario.get("want_confidence", False))
+        messages.append(controller.last_message)
     spy.on_submitted = None
     if scenario.get("close_when_submitted"):
         return {
@@ -151,6 +173,8 @@ def run_scenario(scenario, rgba8, out_dir, spy):
     prefix = out_dir / scenario["name"]
     (prefix.with_suffix(".source_before")).write_bytes(before)
     (prefix.with_suffix(".source_after")).write_bytes(layer_bytes(doc, source))
+    projection = doc.pixelData(0, 0, doc.width(), doc.height())
+    (prefix.with_suffix(".projection")).write_bytes(bytes(projection))
     layers = []
     for node in doc.topLevelNodes():
         layers.append(
@@ -160,15 +184,14 @@ def run_scenario(scenario, rgba8, out_dir, spy):
                 "visible": node.visible(),
                 "model": node.colorModel(),
                 "depth": node.colorDepth(),
+                "file": layer_file(scenario, node),
             }
         )
-        if node.name().startswith("Object removed"):
-            (
-                out_dir / f"{scenario['name']}.{node.name().replace(' ', '_').replace(':', '')}"
-            ).write_bytes(layer_bytes(doc, node))
+        (out_dir / layer_file(scenario, node)).write_bytes(layer_bytes(doc, node))
     report = {
         "progress": progress,
         "message": controller.last_message,
+        "messages": messages,
         "layers": layers,
         "busy_after": controller.busy,
         "size": [doc.width(), doc.height()],
@@ -195,6 +218,7 @@ def describe(request):
         "use": request.use is not None,
         "want_confidence": request.want_confidence,
         "texture": request.texture,
+        "grow_px": request.grow_px,
     }
 
 

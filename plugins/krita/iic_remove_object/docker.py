@@ -8,19 +8,26 @@ from krita import DockWidget, Document, Krita
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from iic_client import AUTO_GROW
+from iic_client.protocol import MAX_GROW_PX
+from iic_client.selection_growth import AUTO_GROW_SHARE, MIN_AUTO_GROW_PX
+
 from . import plugin_settings
 from .document_access import (
     PluginRefusal,
+    ResultPlacement,
     clear_region,
     find_node,
     node_id,
@@ -33,6 +40,14 @@ from .floating_message import show_message
 from .plugin_ids import DOCKER_TITLE
 
 PROGRESS_STEPS = 1000
+PLACEMENT_CHOICES = {
+    ResultPlacement.NEW_LAYER: "New layer above",
+    ResultPlacement.HEAL_IN_PLACE: "Heal in place (merged into the layer)",
+}
+AUTO_GROW_TEXT = (
+    f"Auto: {AUTO_GROW_SHARE:.2%} of the image's long side, at least {MIN_AUTO_GROW_PX} px. "
+    "Growing covers the object's soft fringe, which a selection usually misses."
+)
 REGION_HINTS = {
     "avoid": "Never copy texture from here",
     "use": "Copy texture only from here",
@@ -133,6 +148,9 @@ class RemoveObjectDocker(DockWidget):
         self.texture.toggled.connect(plugin_settings.set_texture_from_photo)
         layout.addWidget(self.texture)
         layout.addLayout(self._settings_grid(body))
+        grow_hint = QLabel(AUTO_GROW_TEXT, body)
+        grow_hint.setWordWrap(True)
+        layout.addWidget(grow_hint)
         layout.addStretch(1)
         self.setWidget(body)
         controller.busy_changed.connect(self._on_busy)
@@ -154,6 +172,42 @@ class RemoveObjectDocker(DockWidget):
 
     def _settings_grid(self, body: QWidget) -> QGridLayout:
         grid = QGridLayout()
+        rows = [
+            ("Grow selection by:", self._grow_box(body)),
+            ("Result goes to:", self._placement_box(body)),
+            ("iic-inpaint program:", self._program_field(body)),
+        ]
+        for row, (label, widget) in enumerate(rows):
+            grid.addWidget(QLabel(label, body), row, 0)
+            grid.addWidget(widget, row, 1)
+        return grid
+
+    def _grow_box(self, body: QWidget) -> QSpinBox:
+        self.grow = QSpinBox(body)
+        self.grow.setRange(AUTO_GROW, MAX_GROW_PX)
+        self.grow.setSpecialValueText("Auto")  # shown at the minimum, AUTO_GROW
+        self.grow.setSuffix(" px")
+        self.grow.setToolTip(AUTO_GROW_TEXT)
+        self.grow.setValue(plugin_settings.grow_px())
+        self.grow.valueChanged.connect(plugin_settings.set_grow_px)
+        return self.grow
+
+    def _placement_box(self, body: QWidget) -> QComboBox:
+        self.placement = QComboBox(body)
+        self.placement.addItems(PLACEMENT_CHOICES.values())
+        self.placement.setToolTip(
+            "Heal in place merges the new layer into yours: one Edit ▸ Undo takes the fill "
+            "out of your layer again."
+        )
+        self.placement.setCurrentIndex(
+            list(PLACEMENT_CHOICES).index(plugin_settings.result_placement())
+        )
+        self.placement.currentIndexChanged.connect(
+            lambda index: plugin_settings.set_result_placement(list(PLACEMENT_CHOICES)[index])
+        )
+        return self.placement
+
+    def _program_field(self, body: QWidget) -> QLineEdit:
         self.program = QLineEdit(plugin_settings.iic_inpaint_path(), body)
         self.program.setPlaceholderText("e.g. /home/me/.local/bin/iic-inpaint")
         self.program.setToolTip(
@@ -162,9 +216,7 @@ class RemoveObjectDocker(DockWidget):
         self.program.editingFinished.connect(
             lambda: plugin_settings.set_iic_inpaint_path(self.program.text())
         )
-        grid.addWidget(QLabel("iic-inpaint program:", body), 0, 0)
-        grid.addWidget(self.program, 0, 1)
-        return grid
+        return self.program
 
     def _on_busy(self, busy: bool) -> None:
         self.run_button.setEnabled(not busy)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from krita import Krita
 
+from iic_client import AUTO_GROW
+
+from .document_access import ResultPlacement
+
 SETTINGS_GROUP = "iic_remove_object"
 
 
@@ -39,3 +43,27 @@ def texture_from_photo() -> bool:
 
 def set_texture_from_photo(enabled: bool) -> None:
     _write("texture_from_photo", "true" if enabled else "false")
+
+
+def grow_px() -> int:
+    """How far the daemon grows the selection first: pixels, or iic_client.AUTO_GROW."""
+    try:
+        return int(_read("grow_px", str(AUTO_GROW)))
+    except ValueError:
+        return AUTO_GROW
+
+
+def set_grow_px(pixels: int) -> None:
+    _write("grow_px", str(pixels))
+
+
+def result_placement() -> ResultPlacement:
+    """Where the fill goes: a new layer (the default), or merged into the source."""
+    try:
+        return ResultPlacement(_read("result_placement", ResultPlacement.NEW_LAYER.value))
+    except ValueError:
+        return ResultPlacement.NEW_LAYER
+
+
+def set_result_placement(placement: ResultPlacement) -> None:
+    _write("result_placement", placement.value)

@@ -5,21 +5,29 @@ a new view activates its layer only from Krita's main loop (shared/editors/READM
 Any exception prints and exits 3: Krita's own hook would open a modal dialog and hang.
 """
 
+import hashlib
 import json
 import os
 import sys
+import time
 import traceback
 
 from krita import Extension, Krita, Selection
 from PyQt5.QtCore import QTimer
+from PyQt5.QtGui import QKeySequence
+from PyQt5.QtTest import QTest
 from PyQt5.QtWidgets import QApplication, QMessageBox, QPushButton
 
 REPORT = os.environ.get("IIC_GUI_TEST")
+# Set: start, report, quit; what a user's first start after installing does to the plug-in.
+FIRST_START = bool(os.environ.get("IIC_GUI_FIRST_START"))
 IMAGE = "/in/image.png"
 OBJECT = (30, 20, 24, 16)
 AVOID = (0, 0, 40, 64)
 POLL_MS = 100
 MAX_POLLS = 1200
+STALL_TICK_MS = 10
+HEAL_GROW_PX = 3
 
 
 def _exit_on_error(exc_type, exc, tb):
@@ -43,12 +51,57 @@ def _names(doc):
     return [node.name() for node in doc.topLevelNodes()]
 
 
+def _pixels_digest(doc, name):
+    """What a layer holds: a hash of its bytes, and those inside OBJECT."""
+    node = next(n for n in doc.topLevelNodes() if n.name() == name)
+    return {
+        "all": hashlib.sha256(bytes(node.pixelData(0, 0, doc.width(), doc.height()))).hexdigest(),
+        "object": hashlib.sha256(bytes(node.pixelData(*OBJECT))).hexdigest(),
+    }
+
+
+def _press_shortcut():
+    """The action's shortcut as key events on the focused widget, through Qt's shortcut map."""
+    from iic_remove_object import plugin_ids
+
+    window = Krita.instance().activeWindow().qwindow()
+    QApplication.setActiveWindow(window)  # Xvfb has no window manager to activate it
+    QTest.keySequence(
+        QApplication.focusWidget() or window, QKeySequence(plugin_ids.DEFAULT_SHORTCUT)
+    )
+
+
+class StallMeter:
+    """The GUI thread's longest gap between ticks of a STALL_TICK_MS timer."""
+
+    def __init__(self):
+        self.timer = QTimer()
+        self.timer.setInterval(STALL_TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.last = self.longest_s = 0.0
+
+    def start(self):
+        self.last, self.longest_s = time.monotonic(), 0.0
+        self.timer.start()
+
+    def _tick(self):
+        now = time.monotonic()
+        self.longest_s = max(self.longest_s, now - self.last)
+        self.last = now
+
+    def stop_ms(self):
+        self._tick()
+        self.timer.stop()
+        return self.longest_s * 1000.0
+
+
 class GuiDriver(Extension):
     def __init__(self, parent):
         super().__init__(parent)
         self.report = {"ok": False}
         self.doc = None
         self.started = False
+        self.stall_meter = StallMeter()
 
     def setup(self):
         if REPORT:
@@ -61,7 +114,7 @@ class GuiDriver(Extension):
         if not self.started:
             self.started = True
             sys.excepthook = _exit_on_error
-            QTimer.singleShot(500, self._open)
+            QTimer.singleShot(500, self._quit_at_once if FIRST_START else self._open)
 
     def _later(self, step, until=lambda: True, polls=MAX_POLLS, run_anyway=False):
         """Run `step` once `until()` holds; after `polls` tries fail, or run it if `run_anyway`."""
@@ -78,6 +131,10 @@ class GuiDriver(Extension):
                 _exit_on_error(*sys.exc_info())
 
         QTimer.singleShot(POLL_MS, tick)
+
+    def _quit_at_once(self):
+        _write({"ok": True})
+        Krita.instance().action("file_quit").trigger()
 
     def _open(self):
         from iic_remove_object import extension, plugin_ids
@@ -100,6 +157,8 @@ class GuiDriver(Extension):
         Krita.instance().action("iic_remove_object").trigger()
 
     def _refuse_without_selection(self):
+        action = Krita.instance().action("iic_remove_object")
+        self.report["shortcut_with_document"] = action.shortcut().toString()
         self._trigger()
         self.report["without_selection"] = self.controller.last_message
         _select(self.doc, AVOID)
@@ -110,6 +169,7 @@ class GuiDriver(Extension):
         self.docker = next(d for d in dockers if d.windowTitle() == "Remove object")
         self._click("Set from selection")
         self.report["avoid_label"] = self.docker.regions[0].state.text()
+        self.report["grow_shown"] = self.docker.grow.text()
         self.report["active_after_store"] = self.doc.activeNode().name()
         _select(self.doc, OBJECT)
         self._later(self._remove)
@@ -117,12 +177,15 @@ class GuiDriver(Extension):
     def _remove(self):
         self.report["layers_before"] = _names(self.doc)
         self.report["active_at_trigger"] = self.doc.activeNode().name()
-        self._trigger()
+        self.stall_meter.start()
+        _press_shortcut()
         self.report["busy_after_trigger"] = self.controller.busy
         self._later(self._removed, lambda: not self.controller.busy)
 
     def _removed(self):
+        self.report["longest_stall_ms"] = self.stall_meter.stop_ms()
         self.report["message"] = self.controller.last_message
+        self.report["active_after_removal"] = self.doc.activeNode().name()
         self.report["layers_after"] = _names(self.doc)
         Krita.instance().action("edit_undo").trigger()
         self._later(self._undone, lambda: "Object removed" not in _names(self.doc), 50, True)
@@ -145,6 +208,29 @@ class GuiDriver(Extension):
 
     def _cleared(self):
         self.report["active_after_clear"] = self.doc.activeNode().name()
+        self.docker.placement.setCurrentIndex(1)  # heal in place, as a user picks it
+        self.docker.grow.setValue(HEAL_GROW_PX)
+        self.heal = {"placement": self.docker.placement.currentText()}
+        self.heal["before"] = _pixels_digest(self.doc, "Background")
+        _select(self.doc, OBJECT)
+        self._later(self._heal)
+
+    def _heal(self):
+        self._trigger()
+        self._later(self._healed, lambda: not self.controller.busy)
+
+    def _healed(self):
+        self.heal["message"] = self.controller.last_message
+        self.heal["layers_after"] = _names(self.doc)
+        self.heal["after"] = _pixels_digest(self.doc, "Background")
+        Krita.instance().action("edit_undo").trigger()
+        undone = lambda: _pixels_digest(self.doc, "Background") != self.heal["after"]  # noqa: E731
+        self._later(self._heal_undone, undone, polls=50, run_anyway=True)
+
+    def _heal_undone(self):
+        self.heal["layers_after_undo"] = _names(self.doc)
+        self.heal["after_undo"] = _pixels_digest(self.doc, "Background")
+        self.report["heal"] = self.heal
         self.report["ok"] = True
         _write(self.report)
         self._close()
