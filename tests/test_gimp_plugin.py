@@ -184,7 +184,8 @@ def run_gimp(
     dialog_keys: tuple[str, ...] = (),
 ) -> GimpRun:
     """Run the scenarios in gimp-console, or, given `dialog_keys`, in GIMP's GUI under Xvfb
-    with each Remove Object dialog answered by Alt+key in turn."""
+    with each Remove Object dialog answered by Alt+key in turn ("undo": one Ctrl+Z in the
+    image window when a scenario asks)."""
     (work / "out").mkdir()
     plan = {
         "report": f"{ROOT_WORK}/report.json",
@@ -278,6 +279,31 @@ def in_the_gui(
     work = tmp_path_factory.mktemp("gimp-gui")
     connection = _connection_dir(daemon, work)
     return run_gimp(gimp_profile, inputs, scenarios, work, connection, dialog_keys=("o", "c"))
+
+
+@pytest.fixture(scope="session")
+def healed_then_undone(
+    gimp_profile: Path,
+    inputs: Path,
+    daemon: DaemonProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> GimpRun:
+    """Heal in place in GIMP's GUI (plug-ins cannot undo: the PDB has no undo), then one
+    Ctrl+Z in the image's window. Automatic growth, so the selection is grown and put back
+    inside the undo step too."""
+    scenarios = [
+        _scenario(
+            "heal_undo",
+            result=HEAL_IN_PLACE,
+            grow=None,
+            display=True,
+            dump_source=True,
+            undo_once=True,
+        )
+    ]
+    work = tmp_path_factory.mktemp("gimp-heal-undo")
+    connection = _connection_dir(daemon, work)
+    return run_gimp(gimp_profile, inputs, scenarios, work, connection, dialog_keys=("undo",))
 
 
 @pytest.fixture(scope="session")
@@ -438,6 +464,18 @@ def test_heal_in_place_merges_the_fill_into_the_layer_and_keeps_the_rest(
     hole = _rect_mask(OBJECT)
     np.testing.assert_array_equal(healed[hole, :3], cli_result.image[hole])
     np.testing.assert_array_equal(healed[~hole, :3], _test_image()[~hole])
+
+
+def test_one_undo_takes_a_heal_in_place_back_exactly(healed_then_undone: GimpRun) -> None:
+    heal = healed_then_undone.scenario("heal_undo")
+    assert heal["status"] == "success", heal
+    assert heal["selection_unchanged"] and heal["channels_added"] == 0
+    healed = healed_then_undone.source_layer("heal_undo", np.uint8, 4)
+    assert (healed[_rect_mask(OBJECT), :3] != _test_image()[_rect_mask(OBJECT)]).any()
+    assert heal["undone"], "Ctrl+Z changed nothing"
+    assert heal["source_restored_by_undo"]
+    assert heal["layer_names_after_undo"] == ["Background"]
+    assert heal["selection_unchanged_after_undo"]
 
 
 def test_growing_the_selection_removes_the_fringe_it_missed(

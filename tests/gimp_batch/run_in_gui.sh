@@ -1,6 +1,7 @@
 #!/bin/bash
 # run_in_gui.sh KEY... - run run_scenarios.py in GIMP's GUI (under Xvfb) instead of
-# gimp-console, answering each "Remove Object" dialog with Alt+KEY (o = OK, c = Cancel).
+# gimp-console, answering each "Remove Object" dialog with Alt+KEY (o = OK, c = Cancel), or
+# pressing Ctrl+Z in an image window when run_scenarios.py asks (KEY "undo").
 # Runs inside the editors root; env as for run_scenarios.py. Exit status: GIMP's, or 1 when
 # a dialog never came.
 set -u

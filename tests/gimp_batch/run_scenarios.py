@@ -6,10 +6,13 @@
 # an image, prepares it (offsets, mode, precision, selection, avoid/use channels), calls
 # plug-in-iic-remove-object through the PDB like a script would, and records what it finds.
 # The new layer's pixels are dumped raw for the test to compare; nothing is judged here.
+# Under run_in_gui.sh a scenario may show its image (display) and have one Ctrl+Z pressed in
+# its window after the call (undo_once): plug-ins have no PDB procedure to undo.
 # An exception makes gimp-console exit 64.
 import hashlib
 import json
 import os
+import time
 
 import gi
 
@@ -19,6 +22,10 @@ gi.require_version("Babl", "0.1")
 from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
 
 PROCEDURE = "plug-in-iic-remove-object"
+# Under run_in_gui.sh only: press_dialog_buttons.py presses Ctrl+Z in the image window whose
+# title contains this file's text, then deletes the file.
+UNDO_REQUEST = "/tmp/iic-gimp-undo-request"
+UNDO_TIMEOUT_S = 60
 
 
 def read_bytes(drawable, babl_format):
@@ -98,6 +105,29 @@ def run_procedure(image, source, channels, spec):
     return status, second, last_error
 
 
+def selection_digest(image):
+    rect = Gegl.Rectangle.new(0, 0, image.get_width(), image.get_height())
+    data = image.get_selection().get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+    return hashlib.sha256(bytes(data)).hexdigest()
+
+
+def undo_once(image, source):
+    """Have one Ctrl+Z pressed in the image's window; wait until the source's pixels change
+    (or the time runs out). Returns whether they changed."""
+    before = read_bytes(source, Babl.get_name(source.get_format()))
+    with open(UNDO_REQUEST + ".part", "w", encoding="utf-8") as stream:
+        # the image window's title, "[image] (imported)-ID.VIEW (RGB colour ...", has "-ID."
+        stream.write(f"-{image.get_id()}.")
+    os.rename(UNDO_REQUEST + ".part", UNDO_REQUEST)
+    deadline = time.monotonic() + UNDO_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pressed = not os.path.exists(UNDO_REQUEST)
+        if pressed and read_bytes(source, Babl.get_name(source.get_format())) != before:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def layer_record(layer, dump_path, babl_format):
     _, x, y = layer.get_offsets()
     data = read_bytes(layer, babl_format)
@@ -116,7 +146,10 @@ def layer_record(layer, dump_path, babl_format):
 
 def run_scenario(spec, out_dir):
     image, source, channels = prepare_image(spec)
+    display = Gimp.Display.new(image) if spec.get("display") else None
     layers_before = [layer.get_id() for layer in image.get_layers()]
+    selection_before = selection_digest(image)
+    channels_before = len(image.get_channels())
     source_before = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
     if spec.get("feather"):
         dump_selection(image, source, os.path.join(out_dir, f"{spec['name']}-selection.raw"))
@@ -140,14 +173,25 @@ def run_scenario(spec, out_dir):
     if status == Gimp.PDBStatusType.SUCCESS:
         record["returned_layer_is_new"] = second.get_id() not in layers_before
         record["returned_layer_name"] = second.get_name()
+    record["selection_unchanged"] = selection_digest(image) == selection_before
+    record["channels_added"] = len(image.get_channels()) - channels_before
     if spec.get("dump_source"):
         dump = os.path.join(out_dir, f"{spec['name']}-source.raw")
         record["source_layer"] = layer_record(source, dump, spec["dump_format"])
+    if spec.get("undo_once"):
+        record["undone"] = undo_once(image, source)
+        undone = hashlib.sha256(read_bytes(source, Babl.get_name(source.get_format())))
+        record["source_restored_by_undo"] = undone.digest() == source_before.digest()
+        record["layer_names_after_undo"] = [layer.get_name() for layer in image.get_layers()]
+        record["selection_unchanged_after_undo"] = selection_digest(image) == selection_before
     for index, layer in enumerate(layers):
         if layer.get_id() not in layers_before:
             dump = os.path.join(out_dir, f"{spec['name']}-{index}.raw")
             record["new_layers"].append(layer_record(layer, dump, spec["dump_format"]))
-    image.delete()
+    if display is not None:
+        display.delete()  # which deletes its image too: an image with a display cannot be
+    if image.is_valid():
+        image.delete()
     return record
 
 
