@@ -433,8 +433,9 @@ def add_result_layers(
 
 
 def unused_result_names(image: Gimp.Image) -> tuple[str, str]:
-    """ "Object removed" and its confidence map's name, numbered from 2 when those are taken
-    (GIMP would otherwise make the names unique as "Object removed #1")."""
+    """The names of this removal's fill and confidence layers: "Object removed" and
+    "Confidence (white = sure)", numbered from 2 when those are taken (GIMP would otherwise
+    make them unique as "Object removed #1")."""
     number = 1
     while True:
         suffix = "" if number == 1 else f" {number}"
@@ -492,8 +493,8 @@ def add_result_layer(
     )
     image.insert_layer(layer, source.get_parent(), position_above_results(image, source))
     layer.set_offsets(region.x, region.y)
-    tattoo = str(source.get_tattoo()).encode()
-    layer.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, Gimp.PARASITE_PERSISTENT, tattoo))
+    mark = source_mark(source)
+    layer.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, Gimp.PARASITE_PERSISTENT, mark))
     return layer
 
 
@@ -510,7 +511,11 @@ def position_above_results(image: Gimp.Image, source: Gimp.Layer) -> int:
 
 def is_result_of(layer: Gimp.Item, source: Gimp.Layer) -> bool:
     parasite = layer.get_parasite(SOURCE_PARASITE)
-    return parasite is not None and bytes(parasite.get_data()) == str(source.get_tattoo()).encode()
+    return parasite is not None and bytes(parasite.get_data()) == source_mark(source)
+
+
+def source_mark(source: Gimp.Layer) -> bytes:
+    return str(source.get_tattoo()).encode()
 
 
 def write_clipped_to_selection(
