@@ -282,16 +282,17 @@ def in_the_gui(
 
 
 @pytest.fixture(scope="session")
-def healed_then_undone(
+def in_the_gui_without_dialogs(
     gimp_profile: Path,
     inputs: Path,
     daemon: DaemonProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> GimpRun:
-    """Heal in place in GIMP's GUI (plug-ins cannot undo: the PDB has no undo), then one
-    Ctrl+Z in the image's window. Automatic growth, so the selection is grown and put back
-    inside the undo step too."""
+    """In GIMP's GUI: a menu-like run that fails before its dialog; a heal in place (plug-ins
+    cannot undo: the PDB has no undo), then one Ctrl+Z in the image's window. Automatic
+    growth, so the selection is grown and put back inside the undo step too."""
     scenarios = [
+        _scenario("menu_no_selection", selection=None, run_mode="INTERACTIVE"),
         _scenario(
             "heal_undo",
             result=HEAL_IN_PLACE,
@@ -299,9 +300,9 @@ def healed_then_undone(
             display=True,
             dump_source=True,
             undo_once=True,
-        )
+        ),
     ]
-    work = tmp_path_factory.mktemp("gimp-heal-undo")
+    work = tmp_path_factory.mktemp("gimp-gui-without-dialogs")
     connection = _connection_dir(daemon, work)
     return run_gimp(gimp_profile, inputs, scenarios, work, connection, dialog_keys=("undo",))
 
@@ -466,11 +467,11 @@ def test_heal_in_place_merges_the_fill_into_the_layer_and_keeps_the_rest(
     np.testing.assert_array_equal(healed[~hole, :3], _test_image()[~hole])
 
 
-def test_one_undo_takes_a_heal_in_place_back_exactly(healed_then_undone: GimpRun) -> None:
-    heal = healed_then_undone.scenario("heal_undo")
+def test_one_undo_takes_a_heal_in_place_back_exactly(in_the_gui_without_dialogs: GimpRun) -> None:
+    heal = in_the_gui_without_dialogs.scenario("heal_undo")
     assert heal["status"] == "success", heal
     assert heal["selection_unchanged"] and heal["channels_added"] == 0
-    healed = healed_then_undone.source_layer("heal_undo", np.uint8, 4)
+    healed = in_the_gui_without_dialogs.source_layer("heal_undo", np.uint8, 4)
     assert (healed[_rect_mask(OBJECT), :3] != _test_image()[_rect_mask(OBJECT)]).any()
     assert heal["undone"], "Ctrl+Z changed nothing"
     assert heal["source_restored_by_undo"]
@@ -692,15 +693,17 @@ def test_no_selection_fails_with_what_to_select(without_daemon: GimpRun) -> None
     assert scenario["message"].startswith(NO_SELECTION_MESSAGE)  # a script gets our words
 
 
+@pytest.mark.parametrize("where", ["menu_run_failing", "in_the_gui_without_dialogs"])
 def test_a_failed_menu_run_shows_our_message_without_gimps_prefix(
-    menu_run_failing: GimpRun,
+    request: pytest.FixtureRequest, where: str
 ) -> None:
-    scenario = menu_run_failing.scenario("menu_no_selection")
+    run: GimpRun = request.getfixturevalue(where)
+    scenario = run.scenario("menu_no_selection")
     assert scenario["status"] == "execution-error", scenario
     assert not scenario["new_layers"] and scenario["source_unchanged"]
-    shown = [line for line in menu_run_failing.log.splitlines() if NO_SELECTION_MESSAGE in line]
-    assert len(shown) == 1, menu_run_failing.log[-4000:]  # shown once, as a message of ours
-    assert "error for procedure" not in menu_run_failing.log, menu_run_failing.log[-4000:]
+    shown = [line for line in run.log.splitlines() if NO_SELECTION_MESSAGE in line]
+    assert len(shown) == 1, run.log[-4000:]  # shown once, as a message of ours
+    assert "error for procedure" not in run.log, run.log[-4000:]
 
 
 def test_missing_vendored_modules_fail_with_the_install_command(without_vendor: GimpRun) -> None:

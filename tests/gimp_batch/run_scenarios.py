@@ -196,6 +196,8 @@ def run_scenario(spec, out_dir):
 
 
 def main():
+    # In the GUI too, every message GIMP would show a person goes to GIMP's output (the log)
+    Gimp.message_set_handler(Gimp.MessageHandlerType.CONSOLE)
     with open(os.environ["IIC_GIMP_SCENARIOS"], encoding="utf-8") as stream:
         plan = json.load(stream)
     report = {spec["name"]: run_scenario(spec, plan["out_dir"]) for spec in plan["scenarios"]}
