@@ -316,6 +316,7 @@ def without_daemon(
         _scenario("no_daemon"),
         _scenario("no_selection", selection=None),
         _scenario("indexed_unselected", mode="indexed", selection=None),
+        _scenario("heal_locked", result=HEAL_IN_PLACE, lock_content=True),
     ]
     return run_gimp(gimp_profile, inputs, scenarios, work, connection_dir=None)
 
@@ -704,6 +705,13 @@ def test_a_failed_menu_run_shows_our_message_without_gimps_prefix(
     shown = [line for line in run.log.splitlines() if NO_SELECTION_MESSAGE in line]
     assert len(shown) == 1, run.log[-4000:]  # shown once, as a message of ours
     assert "error for procedure" not in run.log, run.log[-4000:]
+
+
+def test_heal_in_place_on_a_locked_layer_fails_with_what_to_do(without_daemon: GimpRun) -> None:
+    # before the daemon is even asked (there is none here)
+    _assert_failed_and_nothing_added(
+        without_daemon.scenario("heal_locked"), "has its pixels locked", "Unlock it"
+    )
 
 
 def test_missing_vendored_modules_fail_with_the_install_command(without_vendor: GimpRun) -> None:

@@ -55,6 +55,8 @@ def prepare_image(spec):
         if spec.get(role):
             image.select_rectangle(Gimp.ChannelOps.REPLACE, *spec[role])
             channels[f"{role}-channel"] = Gimp.Selection.save(image)
+    if spec.get("lock_content"):
+        source.set_lock_content(True)
     if spec.get("layer_above"):
         above = Gimp.Layer.new(
             image, "Layer above", 8, 8, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL

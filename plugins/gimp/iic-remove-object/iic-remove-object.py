@@ -267,6 +267,12 @@ def remove_object(
     layout: pixel_layout.PixelLayout,
     options: RemovalOptions,
 ) -> Gimp.Layer:
+    if options.heal_in_place and source.get_lock_content():
+        raise RemovalRefused(
+            f"The layer “{source.get_name()}” has its pixels locked, so Heal in place cannot "
+            "write the fill into it. Unlock it in the Layers dialog, or choose Result: New "
+            "layer above."
+        )
     region = LayerRegion.of(source)
     hole = read_mask(image.get_selection(), region)
     pixel_layout.check_hole(hole, source.get_name())
