@@ -764,7 +764,11 @@ def test_the_shortcut_holds_with_a_document_open_and_runs_the_removal(gui_report
 
 def test_the_gui_thread_never_stalls_while_a_slow_daemon_works(gui_report: dict) -> None:
     assert gui_report["message"].startswith("Object removed")
-    assert gui_report["longest_stall_ms"] < LONGEST_GUI_STALL_MS, gui_report["longest_stall_ms"]
+    timing = {k: gui_report[k] for k in ("longest_stall_ended_s", "removal_took_s")}
+    assert gui_report["longest_stall_ms"] < LONGEST_GUI_STALL_MS, (
+        gui_report["longest_stall_ms"],
+        timing,
+    )
 
 
 def test_heal_in_place_merges_the_fill_into_the_layer_and_one_undo_restores_it(

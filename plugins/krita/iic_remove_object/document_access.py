@@ -177,7 +177,6 @@ def add_results(
         confidence_layer.setVisible(False)
         above = layer if placement is ResultPlacement.NEW_LAYER else source
         above.parentNode().addChildNode(confidence_layer, above)
-    doc.refreshProjection()
     return AddedResults(source, result_name)
 
 

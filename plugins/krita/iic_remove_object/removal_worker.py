@@ -4,6 +4,9 @@ Connecting (and starting the daemon for the user), sending the pixels, waiting f
 result and turning it into layer pixels all happen here; the worker reports to the GUI
 thread through Qt signals, which Qt queues across threads. It never touches a Krita
 document: the controller (remove_object.py) does that on the GUI thread.
+
+A daemon thread rather than a QThread: Krita may quit while a cancelled worker still waits
+on the network, and Qt aborts the process when a running QThread is destroyed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, QThread, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
 
 from iic_client import (
     ClientError,
@@ -113,21 +116,37 @@ def layer_pixels(crop: SourceCrop, result: JobResult) -> LayerPixels:
     )
 
 
-class RemovalWorker(QThread):
+class RemovalWorker(QObject):
+    """Created on the GUI thread, which receives its signals; `start` runs it.
+
+    Owned by Python, not by a Qt parent: its thread holds it until the last signal is out,
+    so it is never deleted under the thread (a parent's end would delete it)."""
+
     progressed = pyqtSignal(str, float)  # what the daemon is doing, fraction 0..1
     succeeded = pyqtSignal(object)  # LayerPixels
     failed = pyqtSignal(str)  # the message for the user
+    done = pyqtSignal()  # always the last signal, after succeeded or failed or neither
 
-    def __init__(self, plan: RemovalPlan, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, plan: RemovalPlan) -> None:
+        super().__init__()
         self.plan = plan
         self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="iic-remove-object", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
 
     def cancel(self) -> None:
         """Safe from any thread: the worker cancels the job within POLL_SLICE_S."""
         self._cancelled.set()
 
-    def run(self) -> None:
+    def _run(self) -> None:
+        try:
+            self._remove()
+        finally:
+            self.done.emit()
+
+    def _remove(self) -> None:
         client = None
         try:
             client = self._connect()

@@ -40,8 +40,7 @@ class RemoveObjectController(QObject):
         self._connection_file = connection_file
         self._worker: RemovalWorker | None = None
         self._doc: Document | None = None
-        # A cancelled worker winds down on its own; Qt must not destroy a running thread.
-        self._winding_down: set[RemovalWorker] = set()
+        self._running: set[RemovalWorker] = set()
         self.last_message = ""
 
     @property
@@ -70,12 +69,12 @@ class RemoveObjectController(QObject):
             connection_file=self._connection_file,
             iic_inpaint_path=plugin_settings.iic_inpaint_path(),
         )
-        worker = RemovalWorker(plan, self)
+        worker = RemovalWorker(plan)
         worker.progressed.connect(self._on_progress)
         worker.succeeded.connect(self._on_result)
         worker.failed.connect(self._on_failure)
-        worker.finished.connect(lambda: self._winding_down.discard(worker))
-        self._winding_down.add(worker)
+        worker.done.connect(self._on_done)
+        self._running.add(worker)  # a cancelled worker outlives its removal, for a while
         self._worker, self._doc = worker, doc
         self.busy_changed.emit(True)
         worker.start()
@@ -98,6 +97,12 @@ class RemoveObjectController(QObject):
     def _on_failure(self, text: str) -> None:
         if self._current() is not None:
             self._end(text)
+
+    def _on_done(self) -> None:
+        worker = self.sender()
+        self._running.discard(worker)
+        if worker is self._worker:  # it ended without a word: a bug, already in Krita's log
+            self._end("Remove object stopped unexpectedly; your image was not changed.")
 
     def _on_result(self, pixels: LayerPixels) -> None:
         worker = self._current()

@@ -81,12 +81,14 @@ class StallMeter:
         self.last = self.longest_s = 0.0
 
     def start(self):
-        self.last, self.longest_s = time.monotonic(), 0.0
+        self.started = self.last = time.monotonic()
+        self.longest_s = self.longest_ended_s = 0.0
         self.timer.start()
 
     def _tick(self):
         now = time.monotonic()
-        self.longest_s = max(self.longest_s, now - self.last)
+        if now - self.last > self.longest_s:
+            self.longest_s, self.longest_ended_s = now - self.last, now - self.started
         self.last = now
 
     def stop_ms(self):
@@ -184,6 +186,10 @@ class GuiDriver(Extension):
 
     def _removed(self):
         self.report["longest_stall_ms"] = self.stall_meter.stop_ms()
+        # When it ended (s after the key press), against the removal's end: tells a slow
+        # layer add from a wait on the daemon.
+        self.report["longest_stall_ended_s"] = self.stall_meter.longest_ended_s
+        self.report["removal_took_s"] = time.monotonic() - self.stall_meter.started
         self.report["message"] = self.controller.last_message
         self.report["active_after_removal"] = self.doc.activeNode().name()
         self.report["layers_after"] = _names(self.doc)
