@@ -893,6 +893,8 @@ def test_the_release_zip_imports_with_kritas_own_importer_and_removes(
     assert start_in_editors({work: "/z"}, {}, importer, work).wait(timeout=120) == 0
     imported = work / "resources/pykrita"
     assert (imported / f"{PLUGIN}.desktop").is_file()
+    # The importer puts the shortcut's .action file where Krita reads it at start-up.
+    assert (work / "resources/actions" / f"{PLUGIN}.action").is_file()
     assert (imported / PLUGIN / "vendor" / target.vendor_key / "zmq").is_dir()
     run = run_driver(
         krita_home,
