@@ -213,7 +213,10 @@ def run_gimp(
     assert completed.returncode == 0, log[-4000:]
     report = json.loads((work / "report.json").read_text())
     for record in report.values():
-        for layer in record["new_layers"] + [record.get("source_layer") or {"dump": ""}]:
+        dumped = list(record["new_layers"])
+        if "source_layer" in record:
+            dumped.append(record["source_layer"])
+        for layer in dumped:
             layer["host_dump"] = str(work / "out" / Path(layer["dump"]).name)
     return GimpRun(report, work / "out", log)
 
