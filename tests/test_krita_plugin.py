@@ -526,7 +526,7 @@ def test_a_second_removal_goes_above_the_first_with_the_next_number(with_daemon:
         assert (layer[hole, 3] == 255).all() and not layer[~hole].any()
 
 
-def _share_of_colour(rgb: np.ndarray, channel: int) -> np.ndarray:
+def _stands_out(rgb: np.ndarray, channel: int) -> np.ndarray:
     """Where `channel` (0 red, 1 green, 2 blue) stands out of a (..., 3) picture."""
     rgb = rgb.astype(int)
     others = np.delete(rgb, channel, axis=-1).max(axis=-1)
@@ -535,12 +535,12 @@ def _share_of_colour(rgb: np.ndarray, channel: int) -> np.ndarray:
 
 def test_avoid_keeps_its_colour_out_of_the_fill(with_daemon: KritaRun) -> None:
     hole = _rect_mask(OBJECT)
-    without_avoid = _share_of_colour(_rgba_u8(with_daemon, "green")[hole, :3], 1)
+    without_avoid = _stands_out(_rgba_u8(with_daemon, "green")[hole, :3], 1)
     assert without_avoid.mean() > 0.01, (
         "the green band never reaches the fill: the test cannot tell"
     )
     assert with_daemon.scenario("avoid_green")["requests"][0]["avoid"]
-    assert not _share_of_colour(_rgba_u8(with_daemon, "avoid_green")[hole, :3], 1).any()
+    assert not _stands_out(_rgba_u8(with_daemon, "avoid_green")[hole, :3], 1).any()
 
 
 def test_growing_the_selection_removes_the_objects_fringe(with_daemon: KritaRun) -> None:
@@ -548,10 +548,10 @@ def test_growing_the_selection_removes_the_objects_fringe(with_daemon: KritaRun)
     for x, y, w, h in FRINGE:
         fringe[y : y + h, x : x + w] = True
     object_and_fringe = fringe | _rect_mask(OBJECT)
-    kept = _share_of_colour(with_daemon.projection_rgba("fringe_kept")[..., :3], 0)
+    kept = _stands_out(with_daemon.projection_rgba("fringe_kept")[..., :3], 0)
     assert kept[fringe].all(), "without growth the fringe should stay: the test cannot tell"
     assert with_daemon.scenario("fringe")["requests"][0]["grow_px"] == AUTO_GROW_ON_TEST_IMAGE
-    grown = _share_of_colour(with_daemon.projection_rgba("fringe")[..., :3], 0)
+    grown = _stands_out(with_daemon.projection_rgba("fringe")[..., :3], 0)
     assert not grown[object_and_fringe].any()
     layer = _rgba_u8(with_daemon, "fringe")
     assert (layer[object_and_fringe, 3] == 255).all()
@@ -566,7 +566,7 @@ def test_a_moved_layer_gets_its_fill_where_the_selection_is(with_daemon: KritaRu
     assert (layer[selected, 3] == 255).all() and not layer[~selected, 3].any()
     # The moved object is gone: its pixels were read where the user sees them, and the fill
     # landed there.
-    assert not _share_of_colour(with_daemon.projection_rgba("offset")[..., :3], 2).any()
+    assert not _stands_out(with_daemon.projection_rgba("offset")[..., :3], 2).any()
 
 
 # ---- refusals ---------------------------------------------------------------------------

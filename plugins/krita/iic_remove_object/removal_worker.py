@@ -102,6 +102,7 @@ def removal_request(plan: RemovalPlan) -> RemovalRequest:
 
 
 def layer_pixels(crop: SourceCrop, result: JobResult) -> LayerPixels:
+    """The daemon's answer as the new layers' pixels: the fill shown over `crop.shown`."""
     if (result.width, result.height) != (crop.rect.width, crop.rect.height):
         raise RemovalFailed("The daemon answered with a different image size; nothing was added.")
     filled = wire_to_krita(crop.fmt, result.pixels)
