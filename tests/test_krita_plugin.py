@@ -294,6 +294,7 @@ def without_daemon(
         _scenario("cmyk", model="CMYKA", depth="U8"),
         _scenario("lab", model="LABA", depth="U16"),
         {"name": "no_selection", "model": "RGBA", "depth": "U8"},
+        _scenario("heal_locked", open_png="/in/image.png", placement="heal_in_place", locked=True),
     ]
     work = tmp_path_factory.mktemp("krita-without-daemon")
     return run_driver(krita_home, inputs, scenarios, work, connection_dir=None)
@@ -592,6 +593,14 @@ def test_other_colour_models_are_refused_with_advice(
 ) -> None:
     scenario = _assert_nothing_added(without_daemon, name)
     assert model in scenario["message"] and "Convert a copy" in scenario["message"]
+
+
+def test_healing_a_locked_layer_is_refused_before_the_daemon_is_asked(
+    without_daemon: KritaRun,
+) -> None:
+    scenario = _assert_nothing_added(without_daemon, "heal_locked")
+    assert "is locked" in scenario["message"] and "New layer above" in scenario["message"]
+    assert not scenario["requests"]
 
 
 def test_nothing_selected_is_refused(without_daemon: KritaRun) -> None:

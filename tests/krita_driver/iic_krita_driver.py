@@ -95,6 +95,8 @@ def build_document(scenario, rgba8):
         model, depth = source.colorModel(), source.colorDepth()
         samples = krita_samples(rgba8, model, depth)
         source.setPixelData(QByteArray(samples.tobytes()), 0, 0, width, height)
+    if scenario.get("locked"):
+        source.setLocked(True)
     if scenario.get("move_layer"):  # the layer's offset: its pixels shown moved by dx, dy
         source.move(*scenario["move_layer"])
     if scenario.get("layer_above"):

@@ -89,6 +89,15 @@ def read_source(doc: Document, node: Node | None, grow_px: int = 0) -> SourceCro
     )
 
 
+def check_can_heal(node: Node) -> None:
+    """PluginRefusal when healing in place could not merge into `node` (before any work)."""
+    if node.locked():
+        raise PluginRefusal(
+            f'The layer "{node.name()}" is locked, so the fill cannot be merged into it. '
+            "Unlock it in the Layers docker, or set Result goes to: New layer above."
+        )
+
+
 def _selection_bounds(doc: Document, selection: Selection | None) -> Rect:
     if selection is None or selection.width() == 0 or selection.height() == 0:
         raise PluginRefusal("Nothing is selected: select the object to remove, then Remove object.")

@@ -31,7 +31,7 @@ from iic_client import (
 )
 
 from .daemon_launcher import LaunchFailed, launch_daemon
-from .document_access import SourceCrop
+from .document_access import ResultPlacement, SourceCrop
 from .pixel_formats import (
     confidence_layer_pixels,
     fill_inside_selection,
@@ -60,6 +60,7 @@ class RemovalPlan:
     """Everything the worker needs, read on the GUI thread before it starts."""
 
     crop: SourceCrop
+    placement: ResultPlacement  # where the result goes, as set when the removal started
     want_confidence: bool
     texture: str  # "patches" | "learned"
     grow_px: int

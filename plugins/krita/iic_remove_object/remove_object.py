@@ -20,6 +20,7 @@ from .document_access import (
     PluginRefusal,
     ResultPlacement,
     add_results,
+    check_can_heal,
     document_is_open,
     find_node,
     read_source,
@@ -56,13 +57,17 @@ class RemoveObjectController(QObject):
             self._say("Open an image and select the object to remove first.")
             return
         grow_px = resolve_grow_px(plugin_settings.grow_px(), doc.width(), doc.height())
+        placement = plugin_settings.result_placement()
         try:
             crop = read_source(doc, node, grow_px)
+            if placement is ResultPlacement.HEAL_IN_PLACE:
+                check_can_heal(node)
         except (PluginRefusal, UnsupportedPixelFormat) as refusal:
             self._say(str(refusal))
             return
         plan = RemovalPlan(
             crop=crop,
+            placement=placement,
             want_confidence=want_confidence,
             texture="patches" if plugin_settings.texture_from_photo() else "learned",
             grow_px=grow_px,
@@ -119,7 +124,7 @@ class RemoveObjectController(QObject):
                 "The layer was deleted while the object was being removed; nothing was added."
             )
             return
-        placement = plugin_settings.result_placement()
+        placement = worker.plan.placement
         added = add_results(doc, source, crop, pixels.result, pixels.confidence, placement)
         # Krita activates an added node from its event loop, after this slot; give the user
         # their layer back then, so the next Remove object works on it again.
