@@ -152,6 +152,22 @@ def write_krita_settings(installed: Path) -> None:
     program = iic_inpaint_program()
     if program is not None:
         _edit_kritarc(installed.name, "iic_inpaint_path", str(program))
+    install_krita_action_file(installed)
+
+
+def install_krita_action_file(installed: Path) -> None:
+    """Krita reads a script action's shortcut only from `<resource folder>/actions/*.action`
+    at start-up (its zip importer puts the file there): copied there when the plug-in went
+    into the user's own pykrita folder, so the shortcut holds from the first start. A
+    plug-in put elsewhere (--dest) copies it there itself when Krita first runs it."""
+    if installed.parent.resolve() != krita_pykrita_dir().resolve():
+        return
+    actions = krita_pykrita_dir().parent / "actions"
+    actions.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(installed / KRITA_ACTION_FILE, actions / KRITA_ACTION_FILE)
+
+
+KRITA_ACTION_FILE = "iic_remove_object.action"
 
 
 EDITOR_PLUGINS: dict[str, EditorPlugin] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -181,3 +182,28 @@ def test_without_wheels_for_its_python_the_zipped_plugin_names_the_command_that_
     fixing = _iic_inpaint(*named[1].split(), cwd=tmp_path, env={**os.environ, **user})
     assert fixing.returncode == 0, fixing.stderr
     assert plugin_says().strip() == "loaded"
+
+
+def test_a_krita_plugin_in_the_users_pykrita_folder_brings_its_shortcut_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Krita reads script shortcuts from <data>/krita/actions only; elsewhere it is left alone."""
+    from iic_cli.plugin_installer import (
+        KRITA_ACTION_FILE,
+        install_krita_action_file,
+        krita_pykrita_dir,
+        plugins_source_dir,
+    )
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    source = plugins_source_dir() / "krita" / "iic_remove_object"
+    installed = krita_pykrita_dir() / "iic_remove_object"
+    shutil.copytree(source, installed)
+    install_krita_action_file(installed)
+    copied = tmp_path / "data" / "krita" / "actions" / KRITA_ACTION_FILE
+    assert copied.read_bytes() == (source / KRITA_ACTION_FILE).read_bytes()
+    elsewhere = tmp_path / "custom" / "iic_remove_object"
+    shutil.copytree(source, elsewhere)
+    copied.unlink()
+    install_krita_action_file(elsewhere)
+    assert not copied.exists()
