@@ -48,7 +48,10 @@ def integrate_matches(
 
     def laplacian(u: torch.Tensor) -> torch.Tensor:
         padded = torch.cat([u, u.new_zeros(channels, 1)], dim=1)  # index N: not a hole pixel
-        return (degree + screening) * u - padded[:, neighbours].sum(dim=2)
+        result = (degree + screening) * u
+        for side in neighbours:  # one side at a time: no (C,N,4) copy at native size
+            result -= padded.index_select(1, side)
+        return result
 
     flat_initial = initial[0].flatten(1)[:, pixels]
     rhs_hole = rhs[:, pixels] + screening * flat_initial
@@ -58,9 +61,12 @@ def integrate_matches(
     return result.view_as(image)
 
 
-def _hole_neighbours(hole: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _hole_neighbours(
+    hole: torch.Tensor, pixels: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """For the hole's N pixels: how many neighbours each has inside the image (N,), and the
-    list positions of its 4 neighbours (N,4), N where the neighbour is not in the hole."""
+    list positions of its neighbours on each of the 4 sides (4 × (N,)), N where the
+    neighbour is not in the hole."""
     height, width = hole.shape
     position = torch.full((height * width,), len(pixels), dtype=torch.long)
     position[pixels] = torch.arange(len(pixels))
@@ -73,7 +79,7 @@ def _hole_neighbours(hole: torch.Tensor, pixels: torch.Tensor) -> tuple[torch.Te
         degree += inside
         at = torch.where(inside, row * width + col, pixels)
         neighbours.append(torch.where(inside, position[at], len(pixels)))
-    return degree, torch.stack(neighbours, dim=1)
+    return degree, neighbours
 
 
 def _copied_gradients(
