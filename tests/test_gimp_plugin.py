@@ -110,6 +110,12 @@ def _greenish(pixels: np.ndarray) -> np.ndarray:
     return (pixels[..., 1] > 150) & (pixels[..., 1] > pixels[..., 0] + 60)
 
 
+def _assert_same_fill(actual: np.ndarray, expected: np.ndarray) -> None:
+    """The plug-in's fill is the command line's, to a rounding level: the Poisson solve's
+    float sums follow each process's thread count (as in the Krita tests)."""
+    np.testing.assert_allclose(actual.astype(int), expected.astype(int), atol=1)
+
+
 def _near_magenta(pixels: np.ndarray) -> np.ndarray:
     return np.abs(pixels.astype(int) - MAGENTA).max(-1) < 80
 
@@ -467,7 +473,7 @@ def test_heal_in_place_merges_the_fill_into_the_layer_and_keeps_the_rest(
     assert heal["source_layer"]["format"] == "R'G'B' u8"  # no alpha channel was added
     healed = with_daemon.source_layer("heal", np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(healed[hole, :3], cli_result.image[hole])
+    _assert_same_fill(healed[hole, :3], cli_result.image[hole])
     np.testing.assert_array_equal(healed[~hole, :3], _test_image()[~hole])
 
 
@@ -497,8 +503,11 @@ def test_growing_the_selection_removes_the_fringe_it_missed(
     assert _near_magenta(seen("fringe_no_grow")[fringe]).all()  # what the test is about
     grown = seen("fringe_auto_grow")
     assert not _near_magenta(grown[hole | fringe]).any()
-    # the automatic growth, 2 px at 96×64, reached the daemon: the fill is remove --grow 2's
-    np.testing.assert_array_equal(grown, cli_result_fringe_grown.image)
+    # the automatic growth, 2 px at 96×64, reached the daemon: the fill is remove --grow 2's,
+    # to a rounding level (the Poisson solve's float sums follow each process's thread count)
+    difference = np.abs(grown.astype(int) - cli_result_fringe_grown.image.astype(int))
+    assert difference.max() <= 1
+    assert (difference > 0).mean() < 0.01
 
 
 def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
@@ -506,7 +515,7 @@ def test_fill_equals_the_cli_inside_the_selection_and_is_transparent_outside(
 ) -> None:
     layer = with_daemon.layer("u8", FILL_LAYER, np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, :3], cli_result.image[hole])
+    _assert_same_fill(layer[hole, :3], cli_result.image[hole])
     assert (layer[hole, 3] == 255).all()
     assert not layer[~hole, 3].any()
 
@@ -560,7 +569,7 @@ def test_greyscale_images_get_a_greyscale_fill_equal_to_the_cli(
     assert fill["format"] == "Y'A u8"
     layer = with_daemon.layer("grey", FILL_LAYER, np.uint8, 2)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, 0], cli_result_grey.image[hole])
+    _assert_same_fill(layer[hole, 0], cli_result_grey.image[hole])
     assert (layer[hole, 1] == 255).all() and not layer[~hole, 1].any()
 
 
@@ -587,7 +596,7 @@ def test_texture_from_photo_off_gives_the_models_own_fill(
     _assert_fill_layer_placed(with_daemon.scenario("learned"))
     layer = with_daemon.layer("learned", FILL_LAYER, np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, :3], cli_result_learned.image[hole])
+    _assert_same_fill(layer[hole, :3], cli_result_learned.image[hole])
     assert (cli_result_learned.image[hole] != cli_result.image[hole]).any()
 
 
@@ -603,7 +612,7 @@ def test_avoid_and_use_channels_are_sent_at_the_layers_offsets_and_honoured(
     _assert_fill_layer_placed(with_daemon.scenario(role))
     layer = with_daemon.layer(role, FILL_LAYER, np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, :3], expected.image[hole])
+    _assert_same_fill(layer[hole, :3], expected.image[hole])
     assert (expected.image[hole] != cli_result.image[hole]).any(), f"{role} changed nothing"
 
 
@@ -652,7 +661,7 @@ def test_the_dialogs_ok_runs_the_removal_and_cancel_changes_nothing(
     _assert_fill_layer_placed(in_the_gui.scenario("dialog_ok"))
     layer = in_the_gui.layer("dialog_ok", FILL_LAYER, np.uint8, 4)
     hole = _rect_mask(OBJECT)
-    np.testing.assert_array_equal(layer[hole, :3], cli_result.image[hole])
+    _assert_same_fill(layer[hole, :3], cli_result.image[hole])
     cancelled = in_the_gui.scenario("dialog_cancel")
     assert cancelled["status"] == "cancel", cancelled
     assert not cancelled["new_layers"] and cancelled["source_unchanged"]
