@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from iic_engine.confidence_feedback import GenerateFn, iterative_inpaint
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
 from iic_engine.patch_replacement import limit_sources
+from iic_engine.upsampler_tiling import TiledRun
 
 # The band pass: the band is at most one patch (8 px) wide, so 32 px tiles give it 12 px of
 # context on either side (half the pixels 64 px tiles cost along the same band), and one
@@ -102,7 +103,7 @@ def upsample_cascade(
             image_w * (1 - hole_w),
             hole_w,
             None if allowed is None else allowed[..., rows, cols],
-            max_sources=max_sources,
+            run=TiledRun(max_sources),
         )
         upsampled = image_w * (1 - hole_w) + output.image * hole_w
         unreplaced = output.unreplaced_hole

@@ -104,7 +104,7 @@ def test_untrained_upsampler_returns_the_upsampled_low_resolution_result() -> No
 def test_tiled_inference_on_a_large_crop_equals_the_whole_crop_run(monkeypatch) -> None:
     """Large crops run the reconstruction only on tiles holding kept sources or partly
     valid patches, and ToRGB only on tiles touching the hole: the fill must not change."""
-    from iic_engine.networks import guided_upsampler as module
+    from iic_engine import upsampler_tiling as module
 
     torch.manual_seed(3)
     upsampler = GuidedUpsampler().eval()
@@ -117,7 +117,7 @@ def test_tiled_inference_on_a_large_crop_equals_the_whole_crop_run(monkeypatch) 
 
     def fill() -> torch.Tensor:
         with torch.no_grad():
-            output = upsampler(lr_result, hr * (1 - hole), hole, max_sources=1500)
+            output = upsampler(lr_result, hr * (1 - hole), hole, run=module.TiledRun(1500))
         return output.image * hole
 
     tiled = fill()

@@ -17,6 +17,7 @@ upsampler early in training blurs instead of painting 8 px blocks of wrong colou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -25,20 +26,7 @@ from torch import nn
 from iic_engine.model_config import UpsamplerConfig
 from iic_engine.networks.layers import upsample2x
 from iic_engine.networks.residual_output import clamp_to_image_range, zero_initialised_conv
-from iic_engine.patch_replacement import DEFAULT_CHUNK, blend_source_patches, limit_sources
-from iic_engine.tiled_inference import run_tiled
-
-# Inputs larger than this (pixels) are processed tile by tile at inference.
-TILED_ABOVE = 512 * 512
-# The reconstruction network runs only on tiles holding a kept source or a partly valid
-# patch: smaller tiles skip more of a large crop. Its receptive field is ~12 px, so a 16 px
-# halo keeps tiles equal to an untiled run.
-RECONSTRUCTION_TILE = 256
-RECONSTRUCTION_HALO = 16
-# The similarity network runs on the LR image; its receptive field is ~15 px, and tiles and
-# halos are multiples of its output stride (4) so the cell grid stays aligned.
-SIMILARITY_TILE = 128
-SIMILARITY_HALO = 16
+from iic_engine.patch_replacement import DEFAULT_CHUNK, blend_source_patches
 
 
 @dataclass(frozen=True)
@@ -134,24 +122,22 @@ class GuidedUpsampler(nn.Module):
         hr_image: torch.Tensor,
         hr_hole: torch.Tensor,
         source_allowed: torch.Tensor | None = None,
-        max_sources: int | None = None,
+        run: SubnetworkRun | None = None,
         chunk: int = DEFAULT_CHUNK,
     ) -> UpsamplerOutput:
         """lr_result (B,3,h,w) completed LR image in [-1,1]; hr_image (B,3,2h,2w) with hole
         pixels 0; hr_hole (B,1,2h,2w) 1 = hole; source_allowed (B,1,2h,2w) bool or None:
-        pixels that patches may be borrowed from (avoid/use regions, §3.3 and Fig. 8)."""
+        pixels that patches may be borrowed from (avoid/use regions, §3.3 and Fig. 8); run:
+        how the parts are run (default: each whole, as in training)."""
         assert hr_image.shape[-2:] == tuple(2 * s for s in lr_result.shape[-2:])
+        run = run or WHOLE_RUN
         grids = []
         for b in range(hr_image.shape[0]):
             allowed = None if source_allowed is None else source_allowed[b : b + 1]
-            grid = self.patch_grid(hr_hole[b : b + 1], allowed)
-            if max_sources is not None:
-                source = limit_sources(grid.source, grid.hole, grid.shape, max_sources)
-                grid = PatchGrid(grid.hole, source, grid.partial, grid.shape)
-            grids.append(grid)
-        queries = self._similarity(lr_result, grids[0])
+            grids.append(run.sources(self.patch_grid(hr_hole[b : b + 1], allowed)))
+        queries = run.similarity(self, lr_result, grids[0])
         recon_image, recon_hole = _reconstruction_input(hr_image, hr_hole, source_allowed)
-        features = self._reconstruct(recon_image, recon_hole, grids[0])
+        features = run.reconstruction(self, recon_image, recon_hole, grids[0])
         if features.requires_grad:
             features = features.clone()  # autograd needs the network's output unchanged
         for b, grid in enumerate(grids):
@@ -160,71 +146,12 @@ class GuidedUpsampler(nn.Module):
             self._unreplaced_hole(hr_hole[b : b + 1], grid) for b, grid in enumerate(grids)
         ]
         base = F.interpolate(lr_result, scale_factor=2, mode="bilinear", align_corners=False)
-        image = self._to_image(features, base.to(features.dtype), hr_image, hr_hole)
+        image = run.to_image(self, features, base.to(features.dtype), hr_image, hr_hole)
         return UpsamplerOutput(image=image, unreplaced_hole=torch.cat(unreplaced))
 
-    def _similarity(self, lr_result: torch.Tensor, grid: PatchGrid) -> torch.Tensor:
-        """Similarity features, one vector per cell. At inference on large inputs only on
-        tiles holding a hole or kept source cell: no other cell's vector is read."""
-        if not self._tiles_at_inference(lr_result, scale=2):
-            return self.similarity(lr_result)
-        read = (grid.hole | grid.source).view(1, 1, *grid.shape).float()
-        needed = F.interpolate(read, scale_factor=self.config.cell, mode="nearest") > 0
-        return run_tiled(
-            self.similarity,
-            lr_result,
-            self.config.similarity_channels,
-            needed=needed,
-            tile=SIMILARITY_TILE,
-            halo=SIMILARITY_HALO,
-            output_stride=self.config.cell,
-        )
-
-    def _tiles_at_inference(self, tensor: torch.Tensor, scale: int = 1) -> bool:
-        """Tile (and skip unread tiles) only at inference, one image at a time, on inputs
-        whose HR size (`scale` × the tensor's) exceeds TILED_ABOVE pixels."""
-        pixels = tensor[0, 0].numel() * scale * scale
-        return not self.training and tensor.shape[0] == 1 and pixels > TILED_ABOVE
-
-    def _reconstruct(
-        self, hr_image: torch.Tensor, hr_hole: torch.Tensor, grid: PatchGrid
-    ) -> torch.Tensor:
-        """HR features. At inference on large inputs only where they are read: kept sources
-        and partly valid patches, one patch beyond them for ToRGB's 5×5 reach (hole patches
-        are replaced and other cells never borrowed from; their features stay 0)."""
-        if not self._tiles_at_inference(hr_image):
-            return self.reconstruction(hr_image, hr_hole)
-        read = (grid.source | grid.partial).view(1, 1, *grid.shape).float()
-        read = F.max_pool2d(read, 3, stride=1, padding=1)
-        needed = F.interpolate(read, scale_factor=self.hr_patch, mode="nearest") > 0
-        return run_tiled(
-            self.reconstruction,
-            (hr_image, hr_hole),
-            self.config.reconstruction_channels[0],
-            needed=needed,
-            tile=RECONSTRUCTION_TILE,
-            halo=RECONSTRUCTION_HALO,
-        )
-
-    def _to_image(
-        self,
-        features: torch.Tensor,
-        base: torch.Tensor,
-        hr_image: torch.Tensor,
-        hr_hole: torch.Tensor,
-    ) -> torch.Tensor:
-        """ToRGB: base (the upsampled LR result) + detail decoded from the features. At
-        inference on large inputs only tiles touching the hole are converted; elsewhere the
-        output is the input image (callers keep only hole pixels)."""
-
-        def to_image(features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-            return clamp_to_image_range(base + self.to_rgb(features))
-
-        if not self._tiles_at_inference(features):
-            return to_image(features, base)
-        return run_tiled(
-            to_image, (features, base), 3, needed=hr_hole > 0, fill=hr_image.to(features.dtype)
-        )
+    def decode(self, features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """ToRGB: base (the upsampled LR result) + detail decoded from the features."""
+        return clamp_to_image_range(base + self.to_rgb(features))
 
     def patch_grid(self, hr_hole: torch.Tensor, source_allowed: torch.Tensor | None) -> PatchGrid:
         """hr_hole (1,1,H,W); source_allowed (1,1,H,W) bool or None."""
@@ -274,3 +201,66 @@ class GuidedUpsampler(nn.Module):
         not_replaced = ~grid.hole if bool(grid.source.any()) else torch.ones_like(grid.hole)
         cells = not_replaced.view(1, 1, *grid.shape).float()
         return hr_hole * F.interpolate(cells, scale_factor=self.hr_patch, mode="nearest")
+
+
+class SubnetworkRun(Protocol):
+    """How `forward` runs its parts on one call: each whole (training, small inputs), or at
+    inference on large stages tile by tile, only where their output is read, with a bounded
+    number of source patches (`iic_engine.upsampler_tiling`)."""
+
+    def sources(self, grid: PatchGrid) -> PatchGrid: ...
+
+    def similarity(
+        self, upsampler: GuidedUpsampler, lr_result: torch.Tensor, grid: PatchGrid
+    ) -> torch.Tensor: ...
+
+    def reconstruction(
+        self,
+        upsampler: GuidedUpsampler,
+        hr_image: torch.Tensor,
+        hr_hole: torch.Tensor,
+        grid: PatchGrid,
+    ) -> torch.Tensor: ...
+
+    def to_image(
+        self,
+        upsampler: GuidedUpsampler,
+        features: torch.Tensor,
+        base: torch.Tensor,
+        hr_image: torch.Tensor,
+        hr_hole: torch.Tensor,
+    ) -> torch.Tensor: ...
+
+
+class WholeRun:
+    """Every part on the whole input, every source patch kept."""
+
+    def sources(self, grid: PatchGrid) -> PatchGrid:
+        return grid
+
+    def similarity(
+        self, upsampler: GuidedUpsampler, lr_result: torch.Tensor, grid: PatchGrid
+    ) -> torch.Tensor:
+        return upsampler.similarity(lr_result)
+
+    def reconstruction(
+        self,
+        upsampler: GuidedUpsampler,
+        hr_image: torch.Tensor,
+        hr_hole: torch.Tensor,
+        grid: PatchGrid,
+    ) -> torch.Tensor:
+        return upsampler.reconstruction(hr_image, hr_hole)
+
+    def to_image(
+        self,
+        upsampler: GuidedUpsampler,
+        features: torch.Tensor,
+        base: torch.Tensor,
+        hr_image: torch.Tensor,
+        hr_hole: torch.Tensor,
+    ) -> torch.Tensor:
+        return upsampler.decode(features, base)
+
+
+WHOLE_RUN = WholeRun()
