@@ -155,6 +155,9 @@ def write_krita_settings(installed: Path) -> None:
     install_krita_action_file(installed)
 
 
+KRITA_ACTION_FILE = "iic_remove_object.action"
+
+
 def install_krita_action_file(installed: Path) -> None:
     """Krita reads a script action's shortcut only from `<resource folder>/actions/*.action`
     at start-up (its zip importer puts the file there): copied there when the plug-in went
@@ -165,9 +168,6 @@ def install_krita_action_file(installed: Path) -> None:
     actions = krita_pykrita_dir().parent / "actions"
     actions.mkdir(parents=True, exist_ok=True)
     shutil.copy2(installed / KRITA_ACTION_FILE, actions / KRITA_ACTION_FILE)
-
-
-KRITA_ACTION_FILE = "iic_remove_object.action"
 
 
 EDITOR_PLUGINS: dict[str, EditorPlugin] = {

@@ -93,7 +93,10 @@ def _copied_gradients(
     flat = image[0].flatten(1)
     known = ~hole.flatten()
     rows, cols = field.source // width, field.source % width
-    ones = torch.ones_like(field.source, dtype=torch.bool)
+    # Where both ends of an edge are in the hole, the better match (lower cost) says the
+    # step: a mean of two sources' steps is a blend that flattens the grain at every seam.
+    every = torch.ones_like(field.source, dtype=torch.bool)
+    cost = _estimates(field, field.cost[None].to(flat.dtype), every)[0]
     pulls = []
     for dim, step, room_after, room_before in (
         (3, 1, cols + 1 < width, cols > 0),
@@ -109,9 +112,6 @@ def _copied_gradients(
         )
         first, second = _pairs(forward, dim, 0), _pairs(backward, dim, 1)
         first_made, second_made = _pairs(forward_made, dim, 0), _pairs(backward_made, dim, 1)
-        # Where both ends are in the hole, the better match (lower cost) says the step:
-        # a mean of two sources' steps is a blend that flattens the grain at every seam.
-        cost = _estimates(field, field.cost[None].to(flat.dtype), ones)[0]
         first_cost, second_cost = _pairs(cost, dim, 0), _pairs(cost, dim, 1)
         take_first = (first_made > 0) & ((second_made == 0) | (first_cost <= second_cost))
         pulls.append(torch.where(take_first, first, second * second_made))

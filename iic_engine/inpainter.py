@@ -100,8 +100,7 @@ class Inpainter:
         started = time.perf_counter()
         layout = describe_layout(image)
         shape = (image.shape[0], image.shape[1])
-        self._check_request(shape, iterations, texture)
-        check_grow(grow_px)
+        self._check_request(shape, iterations, texture, grow_px)
         hole = check_mask(hole, shape, "hole")
         avoid_region = None if avoid is None else check_mask(avoid, shape, "avoid") > 0
         hole = grow_hole(hole, grow_px, avoid_region)
@@ -149,7 +148,9 @@ class Inpainter:
         )
         return RemovalResult(result, stats, pieces)
 
-    def _check_request(self, shape: tuple[int, int], iterations: int, texture: str) -> None:
+    def _check_request(
+        self, shape: tuple[int, int], iterations: int, texture: str, grow_px: int
+    ) -> None:
         if texture not in TEXTURES:
             raise InpaintingError(
                 "bad_texture",
@@ -169,6 +170,7 @@ class Inpainter:
                 f"Iterations must be between 1 and {self.limits.max_iterations} "
                 f"({DEFAULT_ITERATIONS} is the default).",
             )
+        check_grow(grow_px)
 
     def _plan(
         self,

@@ -39,36 +39,27 @@ def test_a_network_module_holds_the_network_only(path: Path) -> None:
     assert all(_within(name, NETWORK_IMPORTS) for name in engine), engine
 
 
+def _forbidden(path: Path, prefixes: tuple[str, ...]) -> set[str]:
+    return {name for name in _imports(path) if _within(name, prefixes)}
+
+
 def test_inference_never_imports_training_or_evaluation() -> None:
     for path in _modules("iic_engine"):
-        relative = path.relative_to(ROOT / "iic_engine").parts
-        if relative[0] in ("training", "evaluation"):
+        if path.relative_to(ROOT / "iic_engine").parts[0] in ("training", "evaluation"):
             continue
-        bad = {
-            name
-            for name in _imports(path)
-            if _within(name, ("iic_engine.training", "iic_engine.evaluation"))
-        }
+        bad = _forbidden(path, ("iic_engine.training", "iic_engine.evaluation"))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
 def test_the_client_needs_no_engine_torch_or_numpy() -> None:
     for path in _modules("iic_client"):
-        bad = {
-            name
-            for name in _imports(path)
-            if _within(name, ("iic_engine", "backend", "torch", "numpy", "iic_cli"))
-        }
+        bad = _forbidden(path, ("iic_engine", "backend", "torch", "numpy", "iic_cli"))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
 def test_the_engine_knows_nothing_of_the_daemon_the_client_or_the_editors() -> None:
     for path in _modules("iic_engine"):
-        bad = {
-            name
-            for name in _imports(path)
-            if _within(name, ("backend", "iic_client", "iic_cli", "zmq", "krita", "gi"))
-        }
+        bad = _forbidden(path, ("backend", "iic_client", "iic_cli", "zmq", "krita", "gi"))
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 

@@ -17,7 +17,6 @@ upsampler early in training blurs instead of painting 8 px blocks of wrong colou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -122,7 +121,7 @@ class GuidedUpsampler(nn.Module):
         hr_image: torch.Tensor,
         hr_hole: torch.Tensor,
         source_allowed: torch.Tensor | None = None,
-        run: SubnetworkRun | None = None,
+        run: WholeRun | None = None,
         chunk: int = DEFAULT_CHUNK,
     ) -> UpsamplerOutput:
         """lr_result (B,3,h,w) completed LR image in [-1,1]; hr_image (B,3,2h,2w) with hole
@@ -203,37 +202,11 @@ class GuidedUpsampler(nn.Module):
         return hr_hole * F.interpolate(cells, scale_factor=self.hr_patch, mode="nearest")
 
 
-class SubnetworkRun(Protocol):
-    """How `forward` runs its parts on one call: each whole (training, small inputs), or at
-    inference on large stages tile by tile, only where their output is read, with a bounded
-    number of source patches (`iic_engine.upsampler_tiling`)."""
-
-    def sources(self, grid: PatchGrid) -> PatchGrid: ...
-
-    def similarity(
-        self, upsampler: GuidedUpsampler, lr_result: torch.Tensor, grid: PatchGrid
-    ) -> torch.Tensor: ...
-
-    def reconstruction(
-        self,
-        upsampler: GuidedUpsampler,
-        hr_image: torch.Tensor,
-        hr_hole: torch.Tensor,
-        grid: PatchGrid,
-    ) -> torch.Tensor: ...
-
-    def to_image(
-        self,
-        upsampler: GuidedUpsampler,
-        features: torch.Tensor,
-        base: torch.Tensor,
-        hr_image: torch.Tensor,
-        hr_hole: torch.Tensor,
-    ) -> torch.Tensor: ...
-
-
 class WholeRun:
-    """Every part on the whole input, every source patch kept."""
+    """How `forward` runs its parts: each on the whole input, every source patch kept (in
+    training, and for small inputs). At inference on large stages a subclass runs them tile
+    by tile, only where their output is read, with a bounded number of source patches
+    (`iic_engine.upsampler_tiling.TiledRun`)."""
 
     def sources(self, grid: PatchGrid) -> PatchGrid:
         return grid
