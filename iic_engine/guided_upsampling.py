@@ -95,7 +95,8 @@ def upsample_cascade(
     for level in range(1, stages + 1):
         image, hole = pyramid.images[level], pyramid.holes[level]
         allowed = pyramid.allowed[level]
-        rows, cols = stage_window(upsampler, hole, allowed, max_sources)
+        window = stage_window(upsampler, hole, allowed, max_sources)
+        rows, cols = window.rows, window.cols
         image_w, hole_w = image[..., rows, cols], hole[..., rows, cols]
         lr_w = current[..., rows.start // 2 : rows.stop // 2, cols.start // 2 : cols.stop // 2]
         output = upsampler(
@@ -103,7 +104,7 @@ def upsample_cascade(
             image_w * (1 - hole_w),
             hole_w,
             None if allowed is None else allowed[..., rows, cols],
-            run=TiledRun(max_sources),
+            run=TiledRun(kept=window.kept_in_window(upsampler.hr_patch)),
         )
         upsampled = image_w * (1 - hole_w) + output.image * hole_w
         unreplaced = output.unreplaced_hole
@@ -119,26 +120,47 @@ def upsample_cascade(
     return current
 
 
+@dataclass(frozen=True)
+class StageWindow:
+    """The rows and columns of a level that one stage reads, and its kept source cells:
+    kept (gh,gw) bool on the whole level's cell grid, limited once per stage."""
+
+    rows: slice
+    cols: slice
+    kept: torch.Tensor
+
+    def kept_in_window(self, cell: int) -> torch.Tensor:
+        """The kept cells of the window's own cell grid, flattened (the window starts on the
+        cell grid; a ragged edge holds no whole cell, as on the level)."""
+        assert self.rows.start % cell == 0 and self.cols.start % cell == 0
+        rows = slice(self.rows.start // cell, self.rows.stop // cell)
+        cols = slice(self.cols.start // cell, self.cols.stop // cell)
+        return self.kept[rows, cols].flatten()
+
+
 def stage_window(
     upsampler: GuidedUpsampler,
     hole: torch.Tensor,
     allowed: torch.Tensor | None,
     max_sources: int,
-) -> tuple[slice, slice]:
-    """Rows and columns of a level (1,1,H,W) that one upsampling stage needs: the bounding
-    box of its hole, partly valid and kept source cells, plus WINDOW_HALO, on the cell grid
-    (so the similarity features keep their alignment)."""
+) -> StageWindow:
+    """What of a level (1,1,H,W) one upsampling stage needs: the bounding box of its hole,
+    partly valid and kept source cells, plus WINDOW_HALO, on the cell grid (so the
+    similarity features keep their alignment)."""
     grid = upsampler.patch_grid(hole, allowed)
     kept = limit_sources(grid.source, grid.hole, grid.shape, max_sources)
     needed = (grid.hole | grid.partial | kept).view(grid.shape)
     rows = needed.any(dim=1).nonzero().squeeze(1)
     cols = needed.any(dim=0).nonzero().squeeze(1)
     if rows.numel() == 0:
-        return slice(0, hole.shape[-2]), slice(0, hole.shape[-1])
+        return StageWindow(
+            slice(0, hole.shape[-2]), slice(0, hole.shape[-1]), kept.view(grid.shape)
+        )
     cell = upsampler.hr_patch
-    return (
+    return StageWindow(
         _window_span(int(rows[0]) * cell, (int(rows[-1]) + 1) * cell, hole.shape[-2], cell),
         _window_span(int(cols[0]) * cell, (int(cols[-1]) + 1) * cell, hole.shape[-1], cell),
+        kept.view(grid.shape),
     )
 
 

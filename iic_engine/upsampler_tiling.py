@@ -26,14 +26,22 @@ SIMILARITY_TILE = 128
 SIMILARITY_HALO = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TiledRun(WholeRun):
-    """At most `max_sources` source patches (the nearest to the hole); parts tiled on
-    inputs over TILED_ABOVE pixels, one image at a time, outside training."""
+    """Bounded source patches; parts tiled on inputs over TILED_ABOVE pixels, one image at a
+    time, outside training.
+
+    kept: the source cells (flattened, the input's cell grid) already chosen by the caller
+    (a cascade stage limits them once, on its whole level, and runs on a window of it);
+    without it at most `max_sources` are kept here, the nearest to the hole."""
 
     max_sources: int | None = None
+    kept: torch.Tensor | None = None
 
     def sources(self, grid: PatchGrid) -> PatchGrid:
+        if self.kept is not None:
+            assert self.kept.shape == grid.source.shape
+            return PatchGrid(grid.hole, self.kept & grid.source, grid.partial, grid.shape)
         if self.max_sources is None:
             return grid
         kept = limit_sources(grid.source, grid.hole, grid.shape, self.max_sources)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -185,16 +187,32 @@ def test_each_stage_works_on_a_window_and_the_cascade_does_not_change(monkeypatc
 
     cascade_window = cascade.stage_window
     monkeypatch.setattr(cascade, "stage_window", recorded)
+    from iic_engine import upsampler_tiling
+
+    limits = []
+    original_limit = cascade.limit_sources
+
+    def counted_limit(*args, **kwargs):
+        limits.append(args[-1])
+        return original_limit(*args, **kwargs)
+
+    monkeypatch.setattr(cascade, "limit_sources", counted_limit)
+    monkeypatch.setattr(upsampler_tiling, "limit_sources", counted_limit)
     with torch.no_grad():
         windowed = cascade.upsample_cascade(upsampler, generate, lr_result, pyramid, 300)
+    # The source limit is chosen once per stage, on the whole level, and the stage's run
+    # reuses it on its window.
+    assert len(limits) == 2
     monkeypatch.setattr(
         cascade,
         "stage_window",
-        lambda _u, h, _a, _m: (slice(0, h.shape[-2]), slice(0, h.shape[-1])),
+        lambda u, h, a, m: dataclasses.replace(
+            cascade_window(u, h, a, m), rows=slice(0, h.shape[-2]), cols=slice(0, h.shape[-1])
+        ),
     )
     with torch.no_grad():
         whole = cascade.upsample_cascade(upsampler, generate, lr_result, pyramid, 300)
-    last_rows, last_cols = windows[-1]
+    last_rows, last_cols = windows[-1].rows, windows[-1].cols
     assert (last_rows.stop - last_rows.start) * (last_cols.stop - last_cols.start) < side * side / 2
     torch.testing.assert_close(windowed, whole, atol=1e-5, rtol=1e-5)
     assert torch.equal(windowed * (1 - hole), image * (1 - hole))
