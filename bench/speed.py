@@ -4,16 +4,27 @@ absolute targets).
 
 Each case runs in a fresh subprocess so peak RSS (VmHWM) belongs to that case alone.
 Run: python bench/speed.py [--device cpu] [--cases 512x512:0.15 6000x4000:0.05]
-     [--methods patches learned telea patchmatch]
+     [--methods patches learned telea patchmatch] [--whole-process]
+
+--whole-process times what a person waits for on the command line instead of the warm
+engine call: `iic-inpaint remove photo.jpg mask.png out.jpg` from interpreter start to exit,
+against a peer script doing the same with the same files (read the JPEG and the mask,
+fill, write the JPEG) — Python, imports, decoding and encoding included on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
 
 TELEA_RADIUS = 3
 
@@ -74,6 +85,70 @@ def measure(method: str, width: int, height: int, ratio: float, device: str) -> 
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+# The peers as a person would script them: read the files, fill, write the result.
+PEER_PROCESS = textwrap.dedent(
+    """
+    import sys
+    import cv2
+    method, photo, mask_path, out = sys.argv[1:5]
+    image = cv2.imread(photo, cv2.IMREAD_COLOR)
+    hole = (cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE) >= 128).astype("uint8") * 255
+    if method == "patchmatch":
+        from patchmatch import patch_match
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        result = cv2.cvtColor(patch_match.inpaint(rgb, hole, patch_size=3), cv2.COLOR_RGB2BGR)
+    else:
+        result = cv2.inpaint(image, hole, TELEA_RADIUS, cv2.INPAINT_TELEA)
+    cv2.imwrite(out, result, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    """
+).replace("TELEA_RADIUS", str(TELEA_RADIUS))
+
+
+def measure_process(
+    method: str, width: int, height: int, ratio: float, device: str, folder: Path
+) -> dict:
+    """One whole process on files written once per case: wall time from spawn to exit,
+    peak RSS from the child's own rusage."""
+    photo, mask = folder / "photo.jpg", folder / "mask.png"
+    if not photo.exists():
+        _write_case_files(width, height, ratio, photo, mask)
+    out = str(folder / f"out_{method}.jpg")
+    if method in ("patches", "learned"):
+        command = [
+            sys.executable, "-m", "iic_cli.main", "remove", str(photo), str(mask), out,
+            "--texture", method, "--device", device, "--quality", "95",
+        ]  # fmt: skip
+    else:
+        command = [sys.executable, "-c", PEER_PROCESS, method, str(photo), str(mask), out]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"{method} failed ({process.returncode}): {error[-2000:]}")
+    from PIL import Image
+
+    hole = np.asarray(Image.open(mask)) >= 128
+    # ru_maxrss is in KiB on Linux.
+    return {"seconds": seconds, "peak": usage.ru_maxrss * 1024, "hole": float(hole.mean())}
+
+
+def _write_case_files(width: int, height: int, ratio: float, photo: Path, mask: Path) -> None:
+    """The same beach photo and elliptical hole as the warm cases, as a camera JPEG and a
+    PNG mask."""
+    from PIL import Image
+
+    image = Image.open("examples/beach.jpg").convert("RGB").resize((width, height), Image.BICUBIC)
+    image.save(photo, quality=95)
+    y, x = np.ogrid[:height, :width]
+    semi_y = (ratio * height * width / np.pi / 1.5) ** 0.5
+    semi_x = 1.5 * semi_y
+    inside = ((x - width / 2) / semi_x) ** 2 + ((y - height / 2) / semi_y) ** 2 <= 1
+    Image.fromarray(inside.astype(np.uint8) * 255).save(mask)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
@@ -83,6 +158,11 @@ def main() -> None:
     parser.add_argument(
         "--methods", nargs="+", default=["patches", "learned", "telea", "patchmatch"]
     )
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="time `iic-inpaint remove` on files from start to exit against peer scripts",
+    )
     args = parser.parse_args()
     print("| image | hole | method | time (s) | × Telea | × PatchMatch | peak (GiB) |")
     print("|---|---:|---|---:|---:|---:|---:|")
@@ -90,7 +170,14 @@ def main() -> None:
         size, ratio_text = case.split(":")
         width, height = (int(v) for v in size.split("x"))
         ratio = float(ratio_text)
-        results = {m: measure(m, width, height, ratio, args.device) for m in args.methods}
+        if args.whole_process:
+            with tempfile.TemporaryDirectory() as folder:
+                results = {
+                    m: measure_process(m, width, height, ratio, args.device, Path(folder))
+                    for m in args.methods
+                }
+        else:
+            results = {m: measure(m, width, height, ratio, args.device) for m in args.methods}
         for method, result in results.items():
             cells = [
                 f"{result['seconds'] / results[peer]['seconds']:.2f}" if peer in results else "–"
