@@ -160,8 +160,15 @@ def synthesise_working_level(
             estimate = _vote(field, level, space)
     assert field is not None
     if settings.gradient_domain:
+        # The copy with the network's low frequencies is where the integration starts and
+        # what its screening pulls towards: a raw copy from elsewhere on a gradient is off
+        # by the slope times the distance, at every scale.
         estimate = integrate_matches(
-            field, inputs.image, inputs.hole, estimate, settings.integration_screening
+            field,
+            inputs.image,
+            inputs.hole,
+            transfer_structure(estimate, inputs, settings.structure_sigma),
+            settings.integration_screening,
         )
     structured = transfer_structure(estimate, inputs, settings.structure_sigma)
     return SynthesisResult(blend_seam(structured, inputs.hole, inputs.image), field, counter[0])
@@ -211,7 +218,9 @@ def synthesise_stage(
             field,
             window.image,
             window.hole,
-            estimate,
+            # As at the working size; here it matters most: 20 iterations do not carry a
+            # raw copy's offset away (a 1600 px ramp's border kinked 5.4× its own step).
+            transfer_structure(estimate, window, 2 * settings.structure_sigma),
             settings.integration_screening,
             settings.stage_integration_steps,
         )

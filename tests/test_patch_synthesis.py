@@ -111,19 +111,41 @@ def test_counted_work_follows_the_hole_not_the_image(inpainter):
 def test_no_seam_on_a_smooth_gradient(inpainter):
     """Colour copies from elsewhere on a ramp disagree by the ramp's slope times their
     distance (steps 2.3× the ramp's own before the vote moved to the gradient domain)."""
-    y, x = np.mgrid[:200, :240]
-    ramp = np.stack([x / 240, y / 200, 0.5 + 0 * x], -1)
-    image = (ramp * 65535).astype(np.uint16)
-    hole = np.zeros((200, 240), np.uint8)
-    hole[60:140, 70:170] = 255
-    filled = inpainter.remove(image, hole).image.astype(np.float64) / 65535
+    result = inpainter.remove(*_ramp_with_hole(200, 240))
+    assert _seam_ratio(result.image, 200, 240) <= 1.5
+
+
+def test_no_kink_at_the_border_on_a_smooth_gradient_of_a_large_image(inpainter):
+    """On a 1600 px ramp one step of the ramp is 1/1600 of its range. A stage integrating
+    raw copies (each off by the slope times its distance) for 20 iterations left the fill's
+    slope beside the border 5.4× the ramp's own; integrating towards the structured copy,
+    1.42× (1.52× with the hole a little larger). The rest is the network's low-frequency
+    error beside the border (a few 8-bit levels over ~10 px), so the bound here is 2, not
+    the small ramp's 1.5 (0.95× there)."""
+    result = inpainter.remove(*_ramp_with_hole(1200, 1600))
+    assert result.stats.upsampling_stages >= 1
+    assert _seam_ratio(result.image, 1200, 1600) <= 2.0
+
+
+def _ramp_with_hole(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 16-bit two-channel ramp and a hole over its middle 40 % × 40 %."""
+    y, x = np.mgrid[:height, :width]
+    ramp = np.stack([x / width, y / height, 0.5 + 0 * x], -1)
+    hole = np.zeros((height, width), np.uint8)
+    hole[3 * height // 10 : 7 * height // 10, 3 * width // 10 : 7 * width // 10] = 255
+    return (ramp * 65535).astype(np.uint16), hole
+
+
+def _seam_ratio(filled_image: np.ndarray, height: int, width: int) -> float:
+    """Mean step between a hole pixel and its known neighbour, against the mean step between
+    known neighbours in the rows beside the hole."""
+    _, hole = _ramp_with_hole(height, width)
+    filled = filled_image.astype(np.float64) / 65535
     inside = hole > 0
-    # Steps between a hole pixel and its known neighbour, against steps between known
-    # neighbours near the hole.
     across = _steps(filled, inside, lambda a, b: a ^ b)
-    known_ring = ~inside & (np.abs(np.subtract.outer(np.arange(200), 100)) < 60)[:, None]
-    near = _steps(filled, known_ring, lambda a, b: a & b)
-    assert across <= 1.5 * near
+    rows_beside = np.abs(np.subtract.outer(np.arange(height), height // 2)) < 3 * height // 10
+    near = _steps(filled, ~inside & rows_beside[:, None], lambda a, b: a & b)
+    return across / near
 
 
 def _steps(image: np.ndarray, region: np.ndarray, pair) -> float:
