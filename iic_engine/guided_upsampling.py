@@ -152,15 +152,14 @@ def stage_window(
     needed = (grid.hole | grid.partial | kept).view(grid.shape)
     rows = needed.any(dim=1).nonzero().squeeze(1)
     cols = needed.any(dim=0).nonzero().squeeze(1)
+    kept_cells = kept.view(grid.shape)
     if rows.numel() == 0:
-        return StageWindow(
-            slice(0, hole.shape[-2]), slice(0, hole.shape[-1]), kept.view(grid.shape)
-        )
+        return StageWindow(slice(0, hole.shape[-2]), slice(0, hole.shape[-1]), kept_cells)
     cell = upsampler.hr_patch
     return StageWindow(
         _window_span(int(rows[0]) * cell, (int(rows[-1]) + 1) * cell, hole.shape[-2], cell),
         _window_span(int(cols[0]) * cell, (int(cols[-1]) + 1) * cell, hole.shape[-1], cell),
-        kept.view(grid.shape),
+        kept_cells,
     )
 
 

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from iic_engine.networks.guided_upsampler import GuidedUpsampler, PatchGrid, WholeRun
-from iic_engine.patch_replacement import limit_sources
 from iic_engine.tiled_inference import run_tiled
 
 # Inputs larger than this (pixels) are processed tile by tile.
@@ -28,24 +27,20 @@ SIMILARITY_HALO = 16
 
 @dataclass(frozen=True, eq=False)
 class TiledRun(WholeRun):
-    """Bounded source patches; parts tiled on inputs over TILED_ABOVE pixels, one image at a
-    time, outside training.
+    """The source cells the caller kept; parts tiled on inputs over TILED_ABOVE pixels, one
+    image at a time, outside training.
 
     kept: the source cells (flattened, the input's cell grid) already chosen by the caller
-    (a cascade stage limits them once, on its whole level, and runs on a window of it);
-    without it at most `max_sources` are kept here, the nearest to the hole."""
+    (`patch_replacement.limit_sources`; a cascade stage limits them once, on its whole
+    level, and runs on a window of it); None keeps every source."""
 
-    max_sources: int | None = None
     kept: torch.Tensor | None = None
 
     def sources(self, grid: PatchGrid) -> PatchGrid:
-        if self.kept is not None:
-            assert self.kept.shape == grid.source.shape
-            return PatchGrid(grid.hole, self.kept & grid.source, grid.partial, grid.shape)
-        if self.max_sources is None:
+        if self.kept is None:
             return grid
-        kept = limit_sources(grid.source, grid.hole, grid.shape, self.max_sources)
-        return PatchGrid(grid.hole, kept, grid.partial, grid.shape)
+        assert self.kept.shape == grid.source.shape
+        return PatchGrid(grid.hole, self.kept & grid.source, grid.partial, grid.shape)
 
     def similarity(
         self, upsampler: GuidedUpsampler, lr_result: torch.Tensor, grid: PatchGrid

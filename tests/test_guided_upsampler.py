@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
+from iic_engine.patch_replacement import limit_sources
 
 LR = 64
 HR = 2 * LR
@@ -117,9 +118,12 @@ def test_tiled_inference_on_a_large_crop_equals_the_whole_crop_run(monkeypatch) 
     hole[..., 300:470, 250:520] = 1
     lr_result = torch.nn.functional.avg_pool2d(hr, 2)
 
+    grid = upsampler.patch_grid(hole, None)
+    kept = limit_sources(grid.source, grid.hole, grid.shape, 1500)
+
     def fill() -> torch.Tensor:
         with torch.no_grad():
-            output = upsampler(lr_result, hr * (1 - hole), hole, run=module.TiledRun(1500))
+            output = upsampler(lr_result, hr * (1 - hole), hole, run=module.TiledRun(kept))
         return output.image * hole
 
     tiled = fill()
@@ -187,8 +191,6 @@ def test_each_stage_works_on_a_window_and_the_cascade_does_not_change(monkeypatc
 
     cascade_window = cascade.stage_window
     monkeypatch.setattr(cascade, "stage_window", recorded)
-    from iic_engine import upsampler_tiling
-
     limits = []
     original_limit = cascade.limit_sources
 
@@ -197,7 +199,6 @@ def test_each_stage_works_on_a_window_and_the_cascade_does_not_change(monkeypatc
         return original_limit(*args, **kwargs)
 
     monkeypatch.setattr(cascade, "limit_sources", counted_limit)
-    monkeypatch.setattr(upsampler_tiling, "limit_sources", counted_limit)
     with torch.no_grad():
         windowed = cascade.upsample_cascade(upsampler, generate, lr_result, pyramid, 300)
     # The source limit is chosen once per stage, on the whole level, and the stage's run
