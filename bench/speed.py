@@ -32,7 +32,6 @@ CASE = textwrap.dedent(
     """
     import json, sys, time
     import numpy as np
-    from PIL import Image
 
     def status(key):
         with open("/proc/self/status") as handle:
@@ -40,14 +39,10 @@ CASE = textwrap.dedent(
                 if line.startswith(key):
                     return int(line.split()[1]) * 1024
 
+    from bench.speed import beach_case
+
     method, width, height, ratio, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-    photo = Image.open("examples/beach.jpg").convert("RGB").resize((width, height), Image.BICUBIC)
-    image = np.asarray(photo).copy()
-    # An elliptical object of the requested area in the middle of the frame.
-    y, x = np.ogrid[:height, :width]
-    semi_y = (ratio * height * width / np.pi / 1.5) ** 0.5
-    semi_x = 1.5 * semi_y
-    hole = ((((x - width / 2) / semi_x) ** 2 + ((y - height / 2) / semi_y) ** 2) <= 1).astype(np.uint8) * 255
+    image, hole = beach_case(width, height, ratio)
     if method in ("patches", "learned"):
         from iic_engine import Inpainter
         inpainter = Inpainter(device=device)
@@ -120,14 +115,17 @@ def measure_process(
         ]  # fmt: skip
     else:
         command = [sys.executable, "-c", PEER_PROCESS, method, str(photo), str(mask), out]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode() if process.stderr else ""
-    if process.returncode != 0:
-        raise RuntimeError(f"{method} failed ({process.returncode}): {error[-2000:]}")
+    # stderr to a file, not a pipe: the progress bar would fill a pipe nobody reads until
+    # the child exits, and block it.
+    with open(folder / f"stderr_{method}.txt", "w+b") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{method} failed ({code}): {errors.read().decode()[-2000:]}")
     from PIL import Image
 
     hole = np.asarray(Image.open(mask)) >= 128
@@ -135,18 +133,26 @@ def measure_process(
     return {"seconds": seconds, "peak": usage.ru_maxrss * 1024, "hole": float(hole.mean())}
 
 
-def _write_case_files(width: int, height: int, ratio: float, photo: Path, mask: Path) -> None:
-    """The same beach photo and elliptical hole as the warm cases, as a camera JPEG and a
-    PNG mask."""
+def beach_case(width: int, height: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """The beach photo resized (H,W,3) uint8 and an elliptical object of `ratio` of its area
+    in the middle of the frame (H,W) uint8 0/255: every case, warm or whole-process."""
     from PIL import Image
 
-    image = Image.open("examples/beach.jpg").convert("RGB").resize((width, height), Image.BICUBIC)
-    image.save(photo, quality=95)
+    photo = Image.open("examples/beach.jpg").convert("RGB").resize((width, height), Image.BICUBIC)
     y, x = np.ogrid[:height, :width]
     semi_y = (ratio * height * width / np.pi / 1.5) ** 0.5
     semi_x = 1.5 * semi_y
     inside = ((x - width / 2) / semi_x) ** 2 + ((y - height / 2) / semi_y) ** 2 <= 1
-    Image.fromarray(inside.astype(np.uint8) * 255).save(mask)
+    return np.asarray(photo).copy(), inside.astype(np.uint8) * 255
+
+
+def _write_case_files(width: int, height: int, ratio: float, photo: Path, mask: Path) -> None:
+    """`beach_case` as a camera JPEG and a PNG mask."""
+    from PIL import Image
+
+    image, hole = beach_case(width, height, ratio)
+    Image.fromarray(image).save(photo, quality=95)
+    Image.fromarray(hole).save(mask)
 
 
 def main() -> None:
