@@ -63,9 +63,19 @@ def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
     stale = lock.stale_connection_info()
     if stale is not None:
         log.warning("replacing the stale connection file of process %d", stale.pid)
+    job_queue: FairQueue[RemovalJob] = FairQueue(config.max_queue)
     try:
         limits = EngineLimits(**config.engine_limits)
-        engine = Inpainter(config.weights, config.device, limits)
+        # Built on the worker's thread (see DeviceWorker): the main thread never computes.
+        worker = DeviceWorker(
+            lambda: Inpainter(config.weights, config.device, limits),
+            job_queue,
+            # Events come only from jobs, and jobs only once `daemon` below serves.
+            lambda event: daemon.post(event),
+            lambda: Inpainter(config.weights, "cpu", limits),
+        )
+        worker.start()
+        engine = worker.loaded_engine()
     except (InpaintingError, TypeError) as error:  # TypeError: unknown --engine-limits field
         print(f"iic-inpaint serve: {error}", file=sys.stderr)
         return EXIT_CANNOT_START
@@ -79,13 +89,10 @@ def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
         port = configure_router(router, config, secret)
     except CurveUnavailable as error:
         print(f"iic-inpaint serve: {error}", file=sys.stderr)
+        job_queue.close()
         context.destroy(linger=0)
         return EXIT_CANNOT_START
-    job_queue: FairQueue[RemovalJob] = FairQueue(config.max_queue)
     daemon = Daemon(config, secret, router, engine.device, engine.model_version, job_queue)
-    worker = DeviceWorker(
-        engine, job_queue, daemon.post, lambda: Inpainter(config.weights, "cpu", limits)
-    )
     info = ConnectionInfo(
         endpoint=f"tcp://127.0.0.1:{port}",
         secret=secret.hex(),
@@ -95,7 +102,6 @@ def _serve_locked(config: DaemonConfig, lock: DaemonLock, log_path: str) -> int:
     )
     stop = threading.Event()
     _stop_on_signals(stop)
-    worker.start()
     write_connection_file(config.connection_file, info)
     log.info("serving on %s; connection file %s", info.endpoint, config.connection_file)
     try:
