@@ -22,7 +22,6 @@ import torch.nn.functional as F
 _KNOWN_WEIGHT = 1e-6
 # Jacobi sweeps per pyramid level (0 gives the plain push-pull fill).
 RELAXATION_SWEEPS = 32
-_NEIGHBOUR_AVERAGE = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])
 
 
 def push_pull_fill(
@@ -42,8 +41,6 @@ def push_pull_fill(
             break
         values = F.avg_pool2d(values, 2, ceil_mode=True)
         weights = F.avg_pool2d(weights, 2, ceil_mode=True)
-    channels = incomplete.shape[1]
-    kernel = _NEIGHBOUR_AVERAGE.to(incomplete).expand(channels, 1, 3, 3)
     filled = torch.zeros_like(levels[-1][0])
     for values, weights in reversed(levels):
         if filled.shape[-2:] != values.shape[-2:]:
@@ -58,7 +55,7 @@ def push_pull_fill(
         region = _free_region(share)
         if min(filled.shape[-2:]) > 1 and region is not None:
             filled = filled.clone()
-            filled[region] = _relax(filled[region], fixed[region], share[region], kernel, sweeps)
+            filled[region] = _relax(filled[region], fixed[region], share[region], sweeps)
     return filled
 
 
@@ -83,15 +80,18 @@ def _free_region(share: torch.Tensor) -> tuple[slice, ...] | None:
 
 
 def _relax(
-    filled: torch.Tensor,
-    fixed: torch.Tensor,
-    share: torch.Tensor,
-    kernel: torch.Tensor,
-    sweeps: int,
+    filled: torch.Tensor, fixed: torch.Tensor, share: torch.Tensor, sweeps: int
 ) -> torch.Tensor:
-    """Jacobi sweeps: free pixels move to the average of their four neighbours."""
+    """Jacobi sweeps: free pixels move to the average of their four neighbours.
+
+    The four neighbours are added as shifted slices: a depthwise 3×3 convolution did the
+    same about 13× slower on the CPU (the seam's solve at native size was a tenth of a
+    24-megapixel removal)."""
     free = 1 - share
     for _ in range(sweeps):
         padded = F.pad(filled, (1, 1, 1, 1), mode="replicate")
-        filled = fixed + F.conv2d(padded, kernel, groups=filled.shape[1]) * free
+        around = padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
+        around += padded[..., 1:-1, :-2]
+        around += padded[..., 1:-1, 2:]
+        filled = torch.addcmul(fixed, around, free, value=0.25)
     return filled
