@@ -14,6 +14,8 @@ cannot tint the middle of a large fill.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -59,11 +61,7 @@ def _exact_at_the_border(
     small mismatches, so where copies with other colours meet the border (a sky gradient
     filled from higher up) a step was left; a large mismatch now bends only these pixels."""
     ring_weight = ring.to(mismatch.dtype)
-    channels = mismatch.shape[1]
-    kernel = _NEAR_KERNEL.to(mismatch)
-    near = F.conv2d(mismatch, kernel.expand(channels, 1, 5, 5), padding=2, groups=channels)
-    weight = F.conv2d(ring_weight, kernel, padding=2)
-    near = near / weight.clamp_min(1e-6)
+    near = _near_sum(mismatch) / _near_sum(ring_weight).clamp_min(1e-6)
     share = torch.zeros_like(box_hole)
     reached = ring_weight
     for step in range(NEAR_BORDER):
@@ -75,8 +73,23 @@ def _exact_at_the_border(
 
 
 NEAR_BORDER = 2  # pixels inside the hole that follow their own ring neighbours
-_OFFSETS = torch.arange(-2, 3, dtype=torch.float32)
-_NEAR_KERNEL = torch.exp(-(_OFFSETS[:, None] ** 2 + _OFFSETS[None, :] ** 2) / 2)[None, None]
+_NEAR_RADIUS = 2
+_NEAR_TAPS = [math.exp(-(offset**2) / 2) for offset in range(-_NEAR_RADIUS, _NEAR_RADIUS + 1)]
+
+
+def _near_sum(image: torch.Tensor) -> torch.Tensor:
+    """Σ over the 5×5 neighbourhood weighted by a Gaussian of σ = 1 px, zero beyond the
+    box: separable, as weighted shifted slices (a depthwise 5×5 convolution was a third of
+    the seam's time at 24 MP)."""
+    height, width = image.shape[-2:]
+    padded = F.pad(image, (_NEAR_RADIUS,) * 4)
+    rows = torch.zeros_like(padded[..., :, :width])
+    for shift, tap in enumerate(_NEAR_TAPS):
+        rows.add_(padded[..., :, shift : shift + width], alpha=tap)
+    total = torch.zeros_like(image)
+    for shift, tap in enumerate(_NEAR_TAPS):
+        total.add_(rows[..., shift : shift + height, :], alpha=tap)
+    return total
 
 
 def _fill_continued(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
