@@ -7,9 +7,9 @@ the source patches (one convolution gives every pixel's descriptor), so a candid
 a gather of a few numbers instead of a 7×7×3 patch. To the patch distance two terms are
 added:
 
-- a guide term: λ·c(q)·p²·‖g(q) − g(s)‖², the network's fill low-passed against the equally
-  low-passed source, weighted by the network's confidence c — where the network is sure,
-  structure follows it; where it is not, texture is free;
+- a guide term: λ(q)·p²·‖g(q) − g(s)‖², the network's fill low-passed against the equally
+  low-passed source, λ(q) following the network's confidence (the caller's weights; the
+  synthesis keeps a quarter of the weight where the network is unsure, see `SynthesisSettings`);
 - an occurrence term: each source's use count raises its cost, so one smooth source
   cannot be copied everywhere (the failure of single-best-patch copying).
 
