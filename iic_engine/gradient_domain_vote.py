@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from iic_engine.nearest_neighbour_field import PatchField
+from iic_engine.ring_box import ring_box
 
 # Conjugate gradients on the hole's pixels: the error the colour vote leaves is a mosaic of
 # steps, removed in a few tens of iterations; the level of a large blotch needs about the
@@ -41,7 +42,7 @@ def integrate_matches(
     # Everything below lives on the hole's bounding box and the ring of pixels around it
     # (the matches are still read anywhere in the image): at a stage the image is the window
     # of the hole and its sources, several times larger.
-    box = _Box.around(hole)
+    box = _Box(hole)
     pull_x, pull_y = _copied_gradients(field, image, hole, box)
     local_hole = hole[box.rows, box.cols]
     local_image = image[..., box.rows, box.cols]
@@ -73,24 +74,13 @@ def integrate_matches(
 
 
 class _Box:
-    """The hole's bounding box grown by one pixel (within the image)."""
+    """The hole's bounding box grown by one pixel (`ring_box`), with flat indices into it."""
 
-    def __init__(self, top: int, left: int, bottom: int, right: int) -> None:
-        self.rows, self.cols = slice(top, bottom), slice(left, right)
-        self.height, self.width = bottom - top, right - left
-        self.top, self.left = top, left
-
-    @classmethod
-    def around(cls, hole: torch.Tensor) -> _Box:
-        rows = hole.any(1).nonzero().squeeze(1)
-        cols = hole.any(0).nonzero().squeeze(1)
-        height, width = hole.shape
-        return cls(
-            max(0, int(rows[0]) - 1),
-            max(0, int(cols[0]) - 1),
-            min(height, int(rows[-1]) + 2),
-            min(width, int(cols[-1]) + 2),
-        )
+    def __init__(self, hole: torch.Tensor) -> None:
+        self.rows, self.cols = ring_box(hole)
+        self.top, self.left = self.rows.start, self.cols.start
+        self.height = self.rows.stop - self.rows.start
+        self.width = self.cols.stop - self.cols.start
 
     def local(self, flat: torch.Tensor, width: int) -> torch.Tensor:
         """Flat indices of the image (row-major, `width` wide) → flat indices in the box."""

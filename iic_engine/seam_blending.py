@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from iic_engine.networks.push_pull_fill import push_pull_fill
+from iic_engine.ring_box import ring_box
 
 SEAM_BAND = 16  # pixels: how far into the hole the offset reaches
 SEAM_TOLERANCE = 0.5  # mismatch (images in [-1,1]) above which a ring pixel is an edge
@@ -34,7 +35,7 @@ def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor)
     pixels outside the hole (kept exactly) → the composite with its fill offset."""
     if not bool(hole.any()) or bool(hole.all()):
         return composite
-    rows, cols = _box(hole)
+    rows, cols = ring_box(hole)
     box_hole = hole[rows, cols].float()[None, None]
     box = composite[..., rows, cols]
     continued, ring = _fill_continued(box, box_hole)
@@ -111,14 +112,3 @@ def _fill_continued(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Te
         count += near_hole
     ring = (count > 0) & (box_hole == 0)
     return total / count.clamp_min(1), ring
-
-
-def _box(hole: torch.Tensor) -> tuple[slice, slice]:
-    """The hole's bounding box widened by the one-pixel ring the correction reads."""
-    height, width = hole.shape
-    rows = hole.any(dim=1).nonzero().squeeze(1)
-    cols = hole.any(dim=0).nonzero().squeeze(1)
-    return (
-        slice(max(0, int(rows[0]) - 1), min(height, int(rows[-1]) + 2)),
-        slice(max(0, int(cols[0]) - 1), min(width, int(cols[-1]) + 2)),
-    )
