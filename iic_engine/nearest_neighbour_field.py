@@ -196,10 +196,15 @@ def search(
         penalty = counts * unit
         # The current match's own use is not held against it: switching away frees it.
         total = cost + (counts[source] - 1) * unit
-        continued = _continued_copies(space, ty, tx, match_map) if bonus > 0 else None
+        near = _neighbour_matches(space, ty, tx, match_map, 1)
+        continued = _continued_copies(space, near) if bonus > 0 else None
         if continued is not None:
             total = total - bonus * _agreeing_neighbours(continued, source, cost.dtype)
-        candidates = _propagation_candidates(space, ty, tx, match_map, round_index, local)
+        candidates = _propagation_candidates(space, near, 1)
+        if not local:
+            jump = 2 << (round_index % 5)
+            far = _neighbour_matches(space, ty, tx, match_map, jump)
+            candidates += _propagation_candidates(space, far, jump)
         candidates += _random_candidates(space, source, max_radius, generator, local)
         for candidate, valid in candidates:
             candidate_cost = _cost(space, query, query_guide, weights.guide, candidate)
@@ -278,22 +283,38 @@ def _median_cost(cost: torch.Tensor) -> float:
     return max(float(finite.median()), 1e-6)
 
 
-def _continued_copies(
-    space: SearchSpace, ty: torch.Tensor, tx: torch.Tensor, match_map: torch.Tensor
-) -> torch.Tensor:
-    """(4, N): for each of a target's four neighbours, the source that would continue that
-    neighbour's copy at the target (its match shifted back by the offset), −1 where the
-    neighbour lies outside the level or has no match. Read once per round: every candidate
-    is then scored against it by comparisons alone."""
+# For each of the four neighbours at some jump: its offset (dy, dx), whether it lies inside
+# the level, and its match (−1 where it has none), as read from the match map.
+_NeighbourMatches = list[tuple[tuple[int, int], torch.Tensor, torch.Tensor]]
+
+
+def _neighbour_matches(
+    space: SearchSpace, ty: torch.Tensor, tx: torch.Tensor, match_map: torch.Tensor, jump: int
+) -> _NeighbourMatches:
+    """The matches of each target's four neighbours `jump` pixels away, read once per round
+    for both the coherence bonus and propagation."""
     height, width = space.height, space.width
-    continued = []
+    found = []
     for dy, dx in _NEIGHBOURS:
-        ny, nx = ty + dy, tx + dx
+        ny, nx = ty + dy * jump, tx + dx * jump
         inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
-        neighbour = match_map[torch.where(inside, ny * width + nx, torch.zeros_like(ny))]
-        shifted = neighbour - (dy * width + dx)
-        continued.append(torch.where(inside & (neighbour >= 0), shifted, -1))
-    return torch.stack(continued)
+        match = match_map[torch.where(inside, ny * width + nx, torch.zeros_like(ny))]
+        found.append(((dy, dx), inside, match))
+    return found
+
+
+def _continued_copies(space: SearchSpace, near: _NeighbourMatches) -> torch.Tensor:
+    """(4, N): for each of a target's four neighbours (`near`, jump 1), the source that would
+    continue that neighbour's copy at the target (its match shifted back by the offset), −1
+    where the neighbour lies outside the level or has no match: every candidate is then
+    scored against it by comparisons alone."""
+    width = space.width
+    return torch.stack(
+        [
+            torch.where(inside & (match >= 0), match - (dy * width + dx), -1)
+            for (dy, dx), inside, match in near
+        ]
+    )
 
 
 def _agreeing_neighbours(
@@ -308,29 +329,18 @@ def _agreeing_neighbours(
 
 
 def _propagation_candidates(
-    space: SearchSpace,
-    ty: torch.Tensor,
-    tx: torch.Tensor,
-    match_map: torch.Tensor,
-    round_index: int,
-    local: bool,
+    space: SearchSpace, neighbours: _NeighbourMatches, jump: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """A neighbour's match shifted back by the offset, from neighbours at distance 1 and
-    (unless `local`) at a jump that doubles every round (2, 4, 8, …): a good match spreads
-    quickly."""
+    """A neighbour's match shifted back by the offset. The search takes neighbours at
+    distance 1 and (unless local) at a jump that doubles every round (2, 4, 8, …): a good
+    match spreads quickly."""
     height, width = space.height, space.width
-    jumps = (1,) if local else (1, 2 << (round_index % 5))
     candidates = []
-    for jump in jumps:
-        for dy, dx in _NEIGHBOURS:
-            ny, nx = ty + dy * jump, tx + dx * jump
-            inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
-            neighbour = torch.where(inside, ny * width + nx, torch.zeros_like(ny))
-            match = match_map[neighbour]
-            sy, sx = match // width - dy * jump, match % width - dx * jump
-            ok = inside & (match >= 0) & (sy >= 0) & (sy < height) & (sx >= 0) & (sx < width)
-            flat = torch.where(ok, sy * width + sx, torch.zeros_like(sy))
-            candidates.append((flat, ok & space.source_ok[flat]))
+    for (dy, dx), inside, match in neighbours:
+        sy, sx = match // width - dy * jump, match % width - dx * jump
+        ok = inside & (match >= 0) & (sy >= 0) & (sy < height) & (sx >= 0) & (sx < width)
+        flat = torch.where(ok, sy * width + sx, torch.zeros_like(sy))
+        candidates.append((flat, ok & space.source_ok[flat]))
     return candidates
 
 
