@@ -110,7 +110,7 @@ class DeviceWorker(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._engine = self._engine_factory()
+            engine = self._engine = self._engine_factory()
         except BaseException as error:  # handed to the thread waiting in loaded_engine
             self._load_error = error
             return
@@ -121,21 +121,20 @@ class DeviceWorker(threading.Thread):
             if job.cancelled.is_set():
                 continue
             self._post(JobStarted(job.key))
-            self._post(self._run_job(job))
+            self._post(self._run_job(engine, job))
 
-    def _run_job(self, job: RemovalJob) -> WorkerEvent:
-        assert self._engine is not None
+    def _run_job(self, engine: Inpainter, job: RemovalJob) -> WorkerEvent:
         try:
-            return self._remove(self._engine, job)
+            return self._remove(engine, job)
         except RemovalCancelled:
             return JobFailed(job.key, ErrorCode.CANCELLED, "The removal was cancelled.")
         except InpaintingError as error:
             if not _is_out_of_memory(error):
                 return JobFailed(job.key, error.code, str(error))
-            return self._retry_on_cpu(job, error)
+            return self._retry_on_cpu(engine, job, error)
         except Exception as error:
             if _is_out_of_memory(error):
-                return self._retry_on_cpu(job, error)
+                return self._retry_on_cpu(engine, job, error)
             log.exception("job %s failed", job.job_id)
             return JobFailed(
                 job.key,
@@ -145,16 +144,15 @@ class DeviceWorker(threading.Thread):
                 "daemon log to the developers.",
             )
 
-    def _retry_on_cpu(self, job: RemovalJob, error: Exception) -> WorkerEvent:
-        assert self._engine is not None
-        if self._engine.device == "cpu":
+    def _retry_on_cpu(self, engine: Inpainter, job: RemovalJob, error: Exception) -> WorkerEvent:
+        if engine.device == "cpu":
             return JobFailed(
                 job.key,
                 ErrorCode.OUT_OF_MEMORY,
                 "The computer ran out of memory for this removal. Close other programs, or "
                 "select a smaller area, and try again.",
             )
-        log.warning("job %s ran out of memory on %s: %s", job.job_id, self._engine.device, error)
+        log.warning("job %s ran out of memory on %s: %s", job.job_id, engine.device, error)
         self._post(JobProgressed(job.key, "prepare", 0.0, OUT_OF_MEMORY_FALLBACK_NOTE))
         try:
             if self._cpu_engine is None:
