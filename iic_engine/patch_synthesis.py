@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from iic_engine.gradient_domain_vote import MAX_ITERATIONS as INTEGRATION_ITERATIONS
 from iic_engine.gradient_domain_vote import integrate_matches
 from iic_engine.nearest_neighbour_field import (
     DESCRIPTOR_SIZE,
@@ -177,16 +178,9 @@ def synthesise_working_level(
             )
             estimate = _vote(field, level, space)
     assert field is not None
-    structure = network_structure(inputs, settings.structure_sigma)
-    if settings.gradient_domain:
-        # The copy with the network's low frequencies is where the integration starts and
-        # what its screening pulls towards: a raw copy from elsewhere on a gradient is off
-        # by the slope times the distance, at every scale.
-        estimate = transfer_structure(estimate, inputs, structure, settings.structure_sigma)
-        estimate = integrate_matches(
-            field, inputs.image, inputs.hole, estimate, settings.integration_screening
-        )
-    structured = transfer_structure(estimate, inputs, structure, settings.structure_sigma)
+    structured = _structured(
+        estimate, field, inputs, settings.structure_sigma, settings, INTEGRATION_ITERATIONS
+    )
     return SynthesisResult(blend_seam(structured, inputs.hole, inputs.image), field, counter[0])
 
 
@@ -229,21 +223,14 @@ def synthesise_stage(
         local=True,
     )
     estimate = _composite(window, _copy_matches(field, window.image))
-    sigma = 2 * settings.structure_sigma
-    structure = network_structure(window, sigma)
-    if settings.gradient_domain:
-        # As at the working size; here it matters most: 20 iterations do not carry a raw
-        # copy's offset away (a 1600 px ramp's border kinked 5.4× its own step).
-        estimate = transfer_structure(estimate, window, structure, sigma)
-        estimate = integrate_matches(
-            field,
-            window.image,
-            window.hole,
-            estimate,
-            settings.integration_screening,
-            settings.stage_integration_steps,
-        )
-    structured = transfer_structure(estimate, window, structure, sigma)
+    structured = _structured(
+        estimate,
+        field,
+        window,
+        2 * settings.structure_sigma,
+        settings,
+        settings.stage_integration_steps,
+    )
     if seam:
         structured = blend_seam(structured, window.hole, window.image)
     result = inputs.completed.clone()
@@ -251,6 +238,35 @@ def synthesise_stage(
     result = torch.where(inputs.hole, result, inputs.image)
     height, width = inputs.hole.shape
     return SynthesisResult(result, _field_to_level(field, rows, cols, (height, width)), counter[0])
+
+
+def _structured(
+    estimate: torch.Tensor,
+    field: PatchField,
+    level: LevelInputs,
+    sigma: float,
+    settings: SynthesisSettings,
+    integration_steps: int,
+) -> torch.Tensor:
+    """The copy with the network's low frequencies (below `sigma`), integrated in the
+    gradient domain when the settings ask for it.
+
+    The structured copy is where the integration starts and what its screening pulls
+    towards: a raw copy from elsewhere on a gradient is off by the slope times the distance,
+    at every scale. At a stage it matters most: 20 iterations do not carry a raw copy's
+    offset away (a 1600 px ramp's border kinked 5.4× its own step)."""
+    structure = network_structure(level, sigma)
+    if settings.gradient_domain:
+        estimate = transfer_structure(estimate, level, structure, sigma)
+        estimate = integrate_matches(
+            field,
+            level.image,
+            level.hole,
+            estimate,
+            settings.integration_screening,
+            integration_steps,
+        )
+    return transfer_structure(estimate, level, structure, sigma)
 
 
 def network_structure(inputs: LevelInputs, sigma: float) -> torch.Tensor:
