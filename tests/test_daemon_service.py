@@ -335,8 +335,10 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
 ) -> None:
     sample = sample_image(90, SLOW_SIDE)
     finished_before = client.status()["finished"]
-    # Four jobs, so some are still waiting when the timeout strikes however fast the CPU.
-    job_ids = ("silent-1", "silent-2", "silent-3", "silent-4")
+    # Six jobs (of MAX_QUEUE 8), so some are still waiting when the timeout strikes however
+    # fast the CPU: four were enough until a job took about 2 s; now it takes about 1.1 s,
+    # and once in a fresh-clone run all four had finished before the silence was noticed.
+    job_ids = tuple(f"silent-{number}" for number in range(1, 7))
     for job_id in job_ids:
         accepted = raw_peer.submit(*sample.wire(job_id), REPLY_TIMEOUT_S)
         assert isinstance(accepted, protocol.Accepted), accepted
