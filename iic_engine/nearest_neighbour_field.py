@@ -11,7 +11,9 @@ added:
   low-passed source, λ(q) following the network's confidence (the caller's weights; the
   synthesis keeps a quarter of the weight where the network is unsure, see `SynthesisSettings`);
 - an occurrence term: each source's use count raises its cost, so one smooth source
-  cannot be copied everywhere (the failure of single-best-patch copying).
+  cannot be copied everywhere (the failure of single-best-patch copying);
+- a distance term: the pixels between q and s raise the cost, so of sources alike in
+  appearance the nearby one wins (the lake beside the hole, not the one across the photo).
 
 Propagation is Jacobi-style (all pixels read their neighbours' previous matches), so jumps
 of 1, 2, 4, … pixels carry a good match across a hole in a few rounds, where the
@@ -78,11 +80,13 @@ def _use_counts(source: torch.Tensor, pixels: int, dtype: torch.dtype) -> torch.
 class SearchWeights:
     """guide (N,): λ·confidence of each target; occurrence: the cost of one more use of a
     source, coherence: the bonus for each neighbour that continues the same copy, both in
-    median match costs."""
+    median match costs; distance: the cost of each pixel between a target and its source,
+    in median match costs."""
 
     guide: torch.Tensor
     occurrence: float
     coherence: float = 0.0
+    distance: float = 0.0
 
 
 def patch_basis(
@@ -192,10 +196,13 @@ def search(
         match_map[field.targets] = source
         scale = _median_cost(cost)
         unit, bonus = weights.occurrence * scale, weights.coherence * scale
+        far_unit = weights.distance * scale
         counts = _use_counts(source, space.height * width, cost.dtype)
         penalty = counts * unit
         # The current match's own use is not held against it: switching away frees it.
         total = cost + (counts[source] - 1) * unit
+        if far_unit > 0:
+            total = total + far_unit * _distance(source, ty, tx, width)
         near = _neighbour_matches(space, ty, tx, match_map, 1)
         continued = _continued_copies(space, near) if bonus > 0 else None
         if continued is not None:
@@ -209,6 +216,8 @@ def search(
         for candidate, valid in candidates:
             candidate_cost = _cost(space, query, query_guide, weights.guide, candidate)
             candidate_total = candidate_cost + penalty[candidate]
+            if far_unit > 0:
+                candidate_total = candidate_total + far_unit * _distance(candidate, ty, tx, width)
             if continued is not None:
                 agreeing = _agreeing_neighbours(continued, candidate, cost.dtype)
                 candidate_total = candidate_total - bonus * agreeing
@@ -219,6 +228,14 @@ def search(
         if counter is not None:
             counter[0] += len(candidates) * int(source.numel())
     return PatchField(field.height, field.width, field.targets, source, cost)
+
+
+def _distance(
+    source: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor, width: int
+) -> torch.Tensor:
+    """Euclidean pixels from each target to its source."""
+    dy, dx = source // width - ty, source % width - tx
+    return (dy * dy + dx * dx).float().sqrt_()
 
 
 def rescore(field: PatchField, space: SearchSpace, weights: SearchWeights) -> PatchField:

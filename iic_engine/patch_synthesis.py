@@ -93,6 +93,15 @@ class SynthesisSettings:
     guide_confidence_floor: float = 0.25
     occurrence_weight: float = 0.05
     coherence_weight: float = 1.5
+    # Of sources alike in appearance the nearer wins: a source as far away as the hole is
+    # long costs this many median match costs. Without it the search took whatever looked
+    # alike anywhere in the photo (ivy became icicles from a roof, a city's facade grey
+    # blotches from the sky). All 100 dev-eval photos, PSNR / gradient ratio / patch SWD:
+    # none 22.24 / 0.85 / 1.66, 16: 22.22 / 0.86 / 1.43 (every hole-size bin then within
+    # 1.1× PatchMatch's SWD). Every 4th photo: 4: 22.05 / 1.78, 8: 22.00 / 1.70, 16: 21.99 /
+    # 1.62, 64: 21.98 / 1.57; the squared distance bought less SWD for the same PSNR
+    # (×16: 22.00 / 1.67), a free zone of a quarter of the hole's length more (21.99 / 1.65).
+    distance_weight: float = 16.0
     structure_sigma: float = 4.0
     guide_sigma: float = 2.0
     coarsest_side: int = 32
@@ -209,7 +218,7 @@ def synthesise_stage(
     targets_window = window.hole.flatten().nonzero().squeeze(1)
     carried = _field_in_window(below, rows, cols)
     field = upsample_field(carried, space, targets_window, generator)
-    weights = _weights(window, settings)
+    weights = _weights(window, settings, near_sources=False)
     _vote(field, window, space)
     field = rescore(field, space, weights)
     field = search(
@@ -358,15 +367,35 @@ def _space(
     )
 
 
-def _weights(level: LevelInputs, settings: SynthesisSettings) -> SearchWeights:
+def _weights(
+    level: LevelInputs, settings: SynthesisSettings, near_sources: bool = True
+) -> SearchWeights:
     """The guide compares the network's fill (low-passed) with the sources' neighbourhood,
-    weighed by the network's confidence but never below `guide_confidence_floor`."""
+    weighed by the network's confidence but never below `guide_confidence_floor`.
+
+    near_sources: charge for the distance to a source, relative to the hole's length at
+    this level (a stage's search is local already and needs no such charge)."""
     confidence = level.confidence.flatten()[level.hole.flatten()]
+    distance = 0.0
+    if near_sources and settings.distance_weight > 0:
+        distance = settings.distance_weight / _hole_extent(level.hole)
     return SearchWeights(
         guide=settings.guide_weight * confidence.clamp(min=settings.guide_confidence_floor),
         occurrence=settings.occurrence_weight,
         coherence=settings.coherence_weight,
+        distance=distance,
     )
+
+
+def _hole_extent(hole: torch.Tensor) -> int:
+    """The longer side of the hole's bounding box, in pixels."""
+    rows = hole.any(dim=1).nonzero()
+    cols = hole.any(dim=0).nonzero()
+    if rows.numel() == 0:
+        return 1
+    height = int(rows[-1] - rows[0]) + 1
+    width = int(cols[-1] - cols[0]) + 1
+    return max(height, width)
 
 
 def _pyramid(inputs: LevelInputs, settings: SynthesisSettings) -> list[LevelInputs]:

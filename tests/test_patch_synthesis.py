@@ -3,6 +3,8 @@ source everywhere, only from allowed pixels, at a cost that follows the hole, no
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -11,17 +13,23 @@ from iic_engine import EngineLimits, Inpainter
 from iic_engine.evaluation.metrics import gradient_ratio, patch_swd
 from iic_engine.nearest_neighbour_field import PATCH_SIZE, PatchField, source_centres
 from iic_engine.networks.push_pull_fill import push_pull_fill
-from iic_engine.patch_synthesis import LevelInputs, SynthesisResult, synthesise_working_level
+from iic_engine.patch_synthesis import (
+    DEFAULT_SETTINGS,
+    LevelInputs,
+    SynthesisResult,
+    SynthesisSettings,
+    synthesise_working_level,
+)
 
 SIZE = 160
 
 
-def _stripes() -> np.ndarray:
+def _stripes(width: int = SIZE) -> np.ndarray:
     """(H,W,3) in [0,1]: slanted stripes with fine grain, a texture a blur cannot fake."""
     rng = np.random.default_rng(3)
-    y, x = np.mgrid[:SIZE, :SIZE]
+    y, x = np.mgrid[:SIZE, :width]
     stripes = 0.5 + 0.35 * np.sin(2 * np.pi * (x + 0.4 * y) / 11.0)
-    grain = 0.06 * rng.standard_normal((SIZE, SIZE))
+    grain = 0.06 * rng.standard_normal((SIZE, width))
     return np.clip(np.stack([stripes + grain, 0.8 * stripes + grain, 0.6 + grain], -1), 0, 1)
 
 
@@ -32,7 +40,10 @@ def _hole() -> np.ndarray:
 
 
 def _synthesise(
-    texture: np.ndarray, hole: np.ndarray, usable: np.ndarray | None = None
+    texture: np.ndarray,
+    hole: np.ndarray,
+    usable: np.ndarray | None = None,
+    settings: SynthesisSettings = DEFAULT_SETTINGS,
 ) -> tuple[np.ndarray, SynthesisResult]:
     """Synthesis seeded by a membrane fill with zero confidence: all texture must come
     from the patches."""
@@ -47,7 +58,7 @@ def _synthesise(
         completed=smooth,
         confidence=torch.zeros(hole.shape),
     )
-    result = synthesise_working_level(inputs)
+    result = synthesise_working_level(inputs, settings)
     return ((result.image[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1), result
 
 
@@ -76,6 +87,26 @@ def test_no_single_source_supplies_more_than_a_small_share_of_the_hole():
     assert float(uses.max()) <= 0.01 * hole.sum()
     # Most hole pixels come from distinct source pixels.
     assert int((uses > 0).sum()) >= 0.4 * hole.sum()
+
+
+def test_of_alike_sources_the_nearby_ones_fill_the_hole():
+    # The same texture runs across a wide photo: sources far from the hole fit as well as
+    # near ones, and only the distance term prefers what lies beside the hole.
+    texture = _stripes(width=3 * SIZE)
+    hole = np.zeros(texture.shape[:2], bool)
+    hole[50:115, 40:120] = True
+
+    def far_share(settings: SynthesisSettings) -> float:
+        _, result = _synthesise(texture, hole, settings=settings)
+        assert result.field is not None
+        field = result.field
+        ty, tx = field.targets // field.width, field.targets % field.width
+        sy, sx = field.source // field.width, field.source % field.width
+        # Farther than the hole is long from the target.
+        return float((torch.hypot((sy - ty).float(), (sx - tx).float()) > 80).float().mean())
+
+    assert far_share(DEFAULT_SETTINGS) <= 0.05
+    assert far_share(replace(DEFAULT_SETTINGS, distance_weight=0.0)) >= 0.5
 
 
 def test_every_source_lies_in_the_allowed_pixels():
