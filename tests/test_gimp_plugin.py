@@ -554,9 +554,15 @@ def test_deeper_images_keep_their_precision_and_match_the_cli(
     difference = np.abs(layer[hole, :3] * 255.0 - cli_result.image[hole])
     if name == "half":
         # Half's rounding reaches a whole 8-bit level, and the patch synthesis is discrete:
-        # an input a level away can pick another, equally good source for a run of pixels
-        # (measured: 76 % within a level). The fill must still be the same texture.
-        assert (difference <= levels).all(axis=1).mean() >= 0.6, difference.max()
+        # an input a level away can tip a tie between equally good sources, and on this
+        # periodic image the choice then carries over a run of pixels (measured: 100 % within
+        # a level, or 45 % after such a tie, the two fills equally far from the truth). The
+        # fill must be as good as the CLI's and of its colours; a wrong curve or channel
+        # order would fail both.
+        truth = _test_image()[hole].astype(np.float64)
+        error = np.abs(layer[hole, :3] * 255.0 - truth).mean()
+        cli_error = np.abs(cli_result.image[hole].astype(np.float64) - truth).mean()
+        assert error <= 1.1 * cli_error, (error, cli_error)
         assert np.abs(layer[hole, :3].mean(0) * 255.0 - cli_result.image[hole].mean(0)).max() < 4
     else:
         assert (difference <= levels).all(axis=1).mean() >= 0.995, difference.max()
