@@ -230,9 +230,7 @@ def search(
     return PatchField(field.height, field.width, field.targets, source, cost)
 
 
-def _distance(
-    source: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor, width: int
-) -> torch.Tensor:
+def _distance(source: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor, width: int) -> torch.Tensor:
     """Euclidean pixels from each target to its source."""
     dy, dx = source // width - ty, source % width - tx
     return (dy * dy + dx * dx).float().sqrt_()
