@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from iic_engine.confidence_feedback import iterative_inpaint
 from iic_engine.device import autocast_for, select_device
 from iic_engine.errors import InpaintingError, RemovalCancelled
+from iic_engine.generator_scale import GENERATOR_SIDE, iterative_inpaint_at_side
 from iic_engine.guided_upsampling import build_pyramid, upsample_cascade
 from iic_engine.hole_region import (
     WorkRegion,
@@ -234,9 +235,20 @@ class Inpainter:
             def after_iteration(t: int) -> None:
                 reporter.report("iteration", t / total, f"Iteration {t} of {iterations}")
 
-            trace = iterative_inpaint(
-                self._generate, z1, pyramid.holes[0], iterations, after_iteration
-            )
+            if patches:
+                # Only the structure is the network's: it runs at its training size.
+                trace = iterative_inpaint_at_side(
+                    self._generate,
+                    z1,
+                    pyramid.holes[0],
+                    iterations,
+                    GENERATOR_SIDE,
+                    after_iteration,
+                )
+            else:
+                trace = iterative_inpaint(
+                    self._generate, z1, pyramid.holes[0], iterations, after_iteration
+                )
 
             def after_stage(level: int) -> None:
                 size = pyramid.images[level].shape[-1]
