@@ -23,7 +23,9 @@ LITTLE_CONTEXT_SHARE = 0.6
 class EngineLimits:
     """Knobs the daemon and the tests may tighten.
 
-    max_working_side: the generator's largest input side (trained at 256, valid up to 512).
+    max_working_side: the working size's largest side: where Algorithm 1 runs for the
+    learned path (trained at 256, valid up to 512) and the patch synthesis begins (whose
+    generator runs at `generator_scale.GENERATOR_SIDE`).
     max_image_pixels: refuse larger images before touching them.
     """
 
