@@ -3,8 +3,8 @@
 The shipped generator was trained on 256 px crops. The patch synthesis takes from it only
 what lies below σ = 4 px of the working size (the structure) and a guide low-passed at 2 px,
 both of which a run at half of a 512 px working size holds; the grain comes from the photo.
-Four generator passes at 512 px were most of a 512² removal (1.2 of 2.6 s); at 256 px they
-take a quarter of that. All 100 dev-eval photos, PSNR / gradient ratio / patch SWD: at the
+Four generator passes at a 472×384 working size were almost half of a 512² removal (1.2 of
+2.6 s); at 256 px they take 0.5 s. All 100 dev-eval photos, PSNR / gradient ratio / patch SWD: at the
 working size 22.22 / 0.86 / 1.43, at 256 px 22.16 / 0.86 / 1.44 (the smallest holes' SWD
 1.66 → 1.61, their PSNR 29.51 → 29.37). The paper's path (`texture="learned"`) keeps the
 working size: its upsampler refines the generator's own pixels.
