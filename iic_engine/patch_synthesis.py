@@ -38,6 +38,7 @@ from iic_engine.nearest_neighbour_field import (
     source_centres,
     upsample_field,
 )
+from iic_engine.ring_box import hole_bounds
 from iic_engine.seam_blending import blend_seam
 
 
@@ -388,14 +389,11 @@ def _weights(
 
 
 def _hole_extent(hole: torch.Tensor) -> int:
-    """The longer side of the hole's bounding box, in pixels."""
-    rows = hole.any(dim=1).nonzero()
-    cols = hole.any(dim=0).nonzero()
-    if rows.numel() == 0:
+    """The longer side of the hole's bounding box, in pixels (1 for no hole)."""
+    if not bool(hole.any()):
         return 1
-    height = int(rows[-1] - rows[0]) + 1
-    width = int(cols[-1] - cols[0]) + 1
-    return max(height, width)
+    rows, cols = hole_bounds(hole)
+    return max(rows.stop - rows.start, cols.stop - cols.start)
 
 
 def _pyramid(inputs: LevelInputs, settings: SynthesisSettings) -> list[LevelInputs]:

@@ -6,12 +6,19 @@ from __future__ import annotations
 import torch
 
 
+def hole_bounds(hole: torch.Tensor) -> tuple[slice, slice]:
+    """hole (H,W) bool with at least one pixel set → the (rows, cols) slices of its bounding
+    box, without the ring."""
+    rows = hole.any(dim=1).nonzero().squeeze(1)
+    cols = hole.any(dim=0).nonzero().squeeze(1)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
 def ring_box(hole: torch.Tensor) -> tuple[slice, slice]:
     """hole (H,W) bool with at least one pixel set → (rows, cols) slices."""
     height, width = hole.shape
-    rows = hole.any(dim=1).nonzero().squeeze(1)
-    cols = hole.any(dim=0).nonzero().squeeze(1)
+    rows, cols = hole_bounds(hole)
     return (
-        slice(max(0, int(rows[0]) - 1), min(height, int(rows[-1]) + 2)),
-        slice(max(0, int(cols[0]) - 1), min(width, int(cols[-1]) + 2)),
+        slice(max(0, rows.start - 1), min(height, rows.stop + 1)),
+        slice(max(0, cols.start - 1), min(width, cols.stop + 1)),
     )

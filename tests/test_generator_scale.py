@@ -22,12 +22,17 @@ def _recording_generator():
     return generate, seen
 
 
+def _lone_hole_pixel(height: int, width: int) -> tuple[int, int]:
+    """A one-pixel hole away from the main one: it must be a hole at the small size too."""
+    return height * 3 // 4, width * 5 // 6
+
+
 def _working_inputs(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     image = torch.rand((1, 3, height, width), generator=generator) * 2 - 1
     hole = torch.zeros((1, 1, height, width))
     hole[..., height // 4 : height // 2, width // 3 : width * 2 // 3] = 1
-    hole[..., height * 3 // 4, width * 5 // 6] = 1  # one pixel: a hole at the small size too
+    hole[(..., *_lone_hole_pixel(height, width))] = 1
     return image * (1 - hole), hole
 
 
@@ -43,7 +48,8 @@ def test_the_generator_runs_at_its_training_size_and_never_sees_a_hole_pixel():
         assert not z[(hole > 0).expand_as(z)].any()  # holes are zero in the input
     first_hole = seen[0][1]
     scale = first_hole.shape[-1] / 472
-    assert first_hole[0, 0, int(288 * scale), int(393 * scale)] == 1
+    row, col = _lone_hole_pixel(384, 472)
+    assert first_hole[0, 0, int(row * scale), int(col * scale)] == 1
 
     # Back at the working size: known pixels exactly as given, the fill the generator's.
     assert trace.completed.shape == z1.shape
