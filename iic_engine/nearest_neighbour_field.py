@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from iic_engine.binary_morphology import erode
+
 PATCH_SIZE = 7  # pixels on a side, as PatchMatch's usual radius 3
 DESCRIPTOR_SIZE = 16  # principal components kept of the 7·7·3 = 147 patch values
 DESCRIPTOR_SAMPLES = 4096  # source patches the principal components are estimated from
@@ -143,13 +145,7 @@ def describe(image: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 def source_centres(usable: torch.Tensor, radius: int = PATCH_SIZE // 2) -> torch.Tensor:
     """usable (H,W) bool: known pixels that may be borrowed → (H,W) bool: centres whose
     whole patch is usable and inside the level."""
-    unusable = (~usable).float()[None, None]
-    padded = F.pad(unusable, (radius,) * 4, value=1.0)
-    # Separable: a square's maximum is the maximum of its rows' maxima (a stage window at
-    # native size is tens of megapixels).
-    size = 2 * radius + 1
-    in_rows = F.max_pool2d(padded, (1, size), stride=1)
-    return F.max_pool2d(in_rows, (size, 1), stride=1)[0, 0] == 0
+    return erode(usable, radius, outside=False)
 
 
 def random_field(
@@ -246,8 +242,10 @@ def rescore(field: PatchField, space: SearchSpace, weights: SearchWeights) -> Pa
 def upsample_field(
     field: PatchField, fine: SearchSpace, targets: torch.Tensor, generator: torch.Generator
 ) -> PatchField:
-    """Carry a field to the level twice as large: q → 2·s(q//2) + q mod 2; a match that
-    falls on an invalid centre is replaced by a random source (the search repairs it)."""
+    """Carry a field to the level twice as large: q → 2·s(q//2) + q mod 2, with its parent's
+    cost (the gradient-domain vote prefers the better of two matches where none is
+    searched again); a match that falls on an invalid centre is replaced by a random source
+    (the search repairs it)."""
     coarse_map = torch.full(
         (field.height * field.width,), -1, dtype=torch.long, device=targets.device
     )
@@ -264,7 +262,9 @@ def upsample_field(
     valid = inside & fine.source_ok[flat]
     fallback = random_field(fine, targets, generator).source
     source = torch.where(valid, flat, fallback)
-    cost = torch.full_like(targets, float("inf"), dtype=fine.descriptors.dtype)
+    coarse_cost = torch.full_like(coarse_map, float("inf"), dtype=field.cost.dtype)
+    coarse_cost[field.targets] = field.cost
+    cost = torch.where(valid, coarse_cost[parent], float("inf"))
     return PatchField(fine.height, fine.width, targets, source, cost)
 
 

@@ -57,7 +57,9 @@ def synthesise_cascade(
             current = torch.where(inputs.hole, upsampled, inputs.image)
         else:
             # Only the last stage's border is seen: earlier ones are synthesised again.
-            result = synthesise_stage(inputs, field, settings, seam=level == stages)
+            result = synthesise_stage(
+                inputs, field, settings, seam=level == stages, refine=level < stages or settings.refine_native_stage
+            )
             evaluations += result.candidate_evaluations
             current, field = result.image, result.field
         if after_stage is not None:

@@ -14,11 +14,13 @@ def hole_bounds(hole: torch.Tensor) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def ring_box(hole: torch.Tensor) -> tuple[slice, slice]:
-    """hole (H,W) bool with at least one pixel set → (rows, cols) slices."""
+def ring_box(hole: torch.Tensor, margin: int = 1, align: int = 1) -> tuple[slice, slice]:
+    """hole (H,W) bool with at least one pixel set → (rows, cols) slices: its bounding box
+    grown by `margin` pixels (the ring by default), the start rounded down to a multiple of
+    `align` (so a pooled grid on the box is the image's)."""
     height, width = hole.shape
     rows, cols = hole_bounds(hole)
     return (
-        slice(max(0, rows.start - 1), min(height, rows.stop + 1)),
-        slice(max(0, cols.start - 1), min(width, cols.stop + 1)),
+        slice(max(0, rows.start - margin) // align * align, min(height, rows.stop + margin)),
+        slice(max(0, cols.start - margin) // align * align, min(width, cols.stop + margin)),
     )

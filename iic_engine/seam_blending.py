@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from iic_engine.binary_morphology import dilate, erode
 from iic_engine.networks.push_pull_fill import push_pull_fill
 from iic_engine.ring_box import ring_box
 
@@ -36,21 +37,41 @@ def blend_seam(composite: torch.Tensor, hole: torch.Tensor, known: torch.Tensor)
     if not bool(hole.any()) or bool(hole.all()):
         return composite
     rows, cols = ring_box(hole)
-    box_hole = hole[rows, cols].float()[None, None]
+    box_hole_mask = hole[rows, cols]
+    box_hole = box_hole_mask.to(composite.dtype)[None, None]
     box = composite[..., rows, cols]
-    continued, ring = _fill_continued(box, box_hole)
-    mismatch = (box - continued) * ring
+    mismatch, ring = _ring_mismatch(box, box_hole_mask)
     drift = mismatch * torch.exp(-mismatch.square().sum(1, keepdim=True) / SEAM_TOLERANCE**2)
-    band = 2 * SEAM_BAND + 1
-    # Separable: a 33×33 window's maximum is the maximum of its rows' maxima.
-    known_in_rows = F.max_pool2d(1 - box_hole, (1, band), stride=1, padding=(0, SEAM_BAND))
-    core = F.max_pool2d(known_in_rows, (band, 1), stride=1, padding=(SEAM_BAND, 0)) == 0
-    pinned = ring | core
-    offset = push_pull_fill(drift * pinned, (~pinned).to(box.dtype), SEAM_SWEEPS)
-    offset = _exact_at_the_border(offset, mismatch, ring, box_hole)
-    result = composite.clone()
-    result[..., rows, cols] = torch.where(box_hole > 0, box + offset, box)
-    return torch.where(hole, result, known)
+    # Deeper than the band: no known pixel within SEAM_BAND (beyond the box is hole too).
+    core = erode(box_hole_mask, SEAM_BAND, outside=True)
+    pinned = (ring | core)[None, None]
+    offset = push_pull_fill(drift, (~pinned).to(box.dtype), SEAM_SWEEPS)
+    offset = _exact_at_the_border(offset, mismatch, ring, box_hole_mask)
+    result = torch.where(hole, composite, known)
+    result[..., rows, cols] += offset * box_hole
+    return result
+
+
+def _ring_mismatch(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The known pixels beside the fill (the ring, (h,w) bool) and, on them only, how far
+    each is from what the fill would put there (`_fill_continued`): (1,C,h,w), zero off the
+    ring. Computed on the ring's pixels alone, a few thousand of a megapixel box."""
+    ring = _four_neighbour_dilation(box_hole) & ~box_hole
+    ys, xs = ring.nonzero(as_tuple=True)
+    values = box[0]
+    continued = _fill_continued(values, box_hole, ys, xs)
+    mismatch = torch.zeros_like(box)
+    mismatch[0, :, ys, xs] = values[:, ys, xs] - continued
+    return mismatch, ring
+
+
+def _four_neighbour_dilation(mask: torch.Tensor) -> torch.Tensor:
+    grown = mask.clone()
+    grown[1:, :] |= mask[:-1, :]
+    grown[:-1, :] |= mask[1:, :]
+    grown[:, 1:] |= mask[:, :-1]
+    grown[:, :-1] |= mask[:, 1:]
+    return grown
 
 
 def _exact_at_the_border(
@@ -60,14 +81,16 @@ def _exact_at_the_border(
     pixels right beside them (a normalised Gaussian of σ = 1 px over the ring), fading into
     the membrane's offset. The membrane alone averages along the ring and spreads only
     small mismatches, so where copies with other colours meet the border (a sky gradient
-    filled from higher up) a step was left; a large mismatch now bends only these pixels."""
-    ring_weight = ring.to(mismatch.dtype)
+    filled from higher up) a step was left; a large mismatch now bends only these pixels.
+
+    offset, mismatch (1,C,h,w); ring, box_hole (h,w) bool."""
+    ring_weight = ring.to(mismatch.dtype)[None, None]
     near = _near_sum(mismatch) / _near_sum(ring_weight).clamp_min(1e-6)
-    share = torch.zeros_like(box_hole)
-    reached = ring_weight
+    share = torch.zeros_like(ring_weight)
+    reached = ring
     for step in range(NEAR_BORDER):
-        grown = F.max_pool2d(reached, 3, stride=1, padding=1)
-        ring_step = (grown > 0) & (reached == 0) & (box_hole > 0)
+        grown = dilate(reached, 1)
+        ring_step = (grown & ~reached & box_hole)[None, None]
         share = torch.where(ring_step, torch.full_like(share, 1 - step / NEAR_BORDER), share)
         reached = grown
     return share * near + (1 - share) * offset
@@ -93,22 +116,30 @@ def _near_sum(image: torch.Tensor) -> torch.Tensor:
     return total
 
 
-def _fill_continued(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the fill would put on each known pixel beside it, and where that is (the ring):
-    from a hole neighbour q one step away, 2·f(q) − f(q + step) (the fill's own slope
-    carried one pixel out), or f(q) where the hole is one pixel deep; the mean over the
-    four neighbours."""
-    padded = F.pad(box, (2, 2, 2, 2), mode="replicate")
-    hole = F.pad(box_hole, (2, 2, 2, 2))
-    height, width = box.shape[-2:]
-    total = torch.zeros_like(box)
-    count = torch.zeros_like(box_hole)
+def _fill_continued(
+    values: torch.Tensor, hole: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor
+) -> torch.Tensor:
+    """What the fill would put on the known pixels (ys, xs) beside it, (C,n): from a hole
+    neighbour q one step away, 2·f(q) − f(q + step) (the fill's own slope carried one pixel
+    out), or f(q) where the hole is one pixel deep; the mean over the four neighbours."""
+    height, width = hole.shape
+    total = values.new_zeros(values.shape[0], ys.numel())
+    count = values.new_zeros(ys.numel())
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        near = padded[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
-        far = padded[..., 2 + 2 * dy : 2 + 2 * dy + height, 2 + 2 * dx : 2 + 2 * dx + width]
-        near_hole = hole[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
-        far_hole = hole[..., 2 + 2 * dy : 2 + 2 * dy + height, 2 + 2 * dx : 2 + 2 * dx + width]
-        total += near_hole * torch.where(far_hole > 0, 2 * near - far, near)
+        near_y, near_x, near_inside = _step(ys, xs, dy, dx, height, width)
+        far_y, far_x, far_inside = _step(ys, xs, 2 * dy, 2 * dx, height, width)
+        near_hole = (near_inside & hole[near_y, near_x]).to(values.dtype)
+        far_hole = far_inside & hole[far_y, far_x]
+        near, far = values[:, near_y, near_x], values[:, far_y, far_x]
+        total += near_hole * torch.where(far_hole, 2 * near - far, near)
         count += near_hole
-    ring = (count > 0) & (box_hole == 0)
-    return total / count.clamp_min(1), ring
+    return total / count.clamp_min(1)
+
+
+def _step(
+    ys: torch.Tensor, xs: torch.Tensor, dy: int, dx: int, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positions `(dy, dx)` from (ys, xs), clamped into the box, and whether they lie in it."""
+    ny, nx = ys + dy, xs + dx
+    inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+    return ny.clamp(0, height - 1), nx.clamp(0, width - 1), inside
