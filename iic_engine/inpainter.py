@@ -221,7 +221,10 @@ class Inpainter:
         def to_device(array: np.ndarray, mode: str = "symmetric") -> torch.Tensor:
             return torch.from_numpy(pad_to(region, array, mode)).to(device)[None, None]
 
-        image = torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None].to(device) * 2 - 1
+        # Contiguous planes: the permuted view's pixel-major strides would carry through every
+        # level (pooling it was 4× slower).
+        image = (torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None] * 2 - 1).contiguous()
+        image = image.to(device)
         fill_t = to_device(fill)
         generator_hole = (fill_t | to_device(hidden)).float()
         allowed_t = None if allowed is None else to_device(allowed, "constant")
