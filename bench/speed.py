@@ -4,12 +4,15 @@ absolute targets).
 
 Each case runs in a fresh subprocess so peak RSS (VmHWM) belongs to that case alone.
 Run: python bench/speed.py [--device cpu] [--cases 512x512:0.15 6000x4000:0.05]
-     [--methods patches learned telea patchmatch] [--whole-process]
+     [--methods patches learned telea patchmatch] [--whole-process] [--repeats 3]
 
 --whole-process times what a person waits for on the command line instead of the warm
 engine call: `iic-inpaint remove photo.jpg mask.png out.jpg` from interpreter start to exit,
 against a peer script doing the same with the same files (read the JPEG and the mask,
 fill, write the JPEG) — Python, imports, decoding and encoding included on both sides.
+
+Each method runs --repeats times per case, round robin, and the median time is shown (this
+2-core machine's timings drift by a third from one minute to the next).
 """
 
 from __future__ import annotations
@@ -169,6 +172,9 @@ def main() -> None:
         action="store_true",
         help="time `iic-inpaint remove` on files from start to exit against peer scripts",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per method and case: the median is shown"
+    )
     args = parser.parse_args()
     print("| image | hole | method | time (s) | × Telea | × PatchMatch | peak (GiB) |")
     print("|---|---:|---|---:|---:|---:|---:|")
@@ -176,14 +182,19 @@ def main() -> None:
         size, ratio_text = case.split(":")
         width, height = (int(v) for v in size.split("x"))
         ratio = float(ratio_text)
-        if args.whole_process:
-            with tempfile.TemporaryDirectory() as folder:
-                results = {
-                    m: measure_process(m, width, height, ratio, args.device, Path(folder))
-                    for m in args.methods
-                }
-        else:
-            results = {m: measure(m, width, height, ratio, args.device) for m in args.methods}
+        with tempfile.TemporaryDirectory() as folder:
+            runs: dict[str, list[dict]] = {m: [] for m in args.methods}
+            # Round robin: a slow spell of the machine falls on every method alike.
+            for _ in range(args.repeats):
+                for method in args.methods:
+                    if args.whole_process:
+                        run = measure_process(
+                            method, width, height, ratio, args.device, Path(folder)
+                        )
+                    else:
+                        run = measure(method, width, height, ratio, args.device)
+                    runs[method].append(run)
+        results = {m: _median_run(r) for m, r in runs.items()}
         for method, result in results.items():
             cells = [
                 f"{result['seconds'] / results[peer]['seconds']:.2f}" if peer in results else "–"
@@ -195,6 +206,12 @@ def main() -> None:
                 f"{result['peak'] / 2**30:.2f} |",
                 flush=True,
             )
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median time, with the highest peak of them all."""
+    middle = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    return {**middle, "peak": max(r["peak"] for r in runs)}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from iic_cli.image_files import (
     write_image,
 )
 from iic_cli.mask_files import read_mask
+from iic_cli.memory_reuse import keep_freed_memory
 from iic_cli.progress_bar import ProgressBar
 from iic_client import ClientError
 from iic_client.protocol import DEFAULT_ITERATIONS, MAX_GROW_PX, TEXTURES
@@ -93,6 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.daemon:
+        keep_freed_memory()
+        _start_importing_the_engine()
     from iic_engine.errors import InpaintingError  # imports torch: only when removing
 
     try:
@@ -117,6 +123,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"iic-inpaint: {note}", file=sys.stderr)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _start_importing_the_engine() -> None:
+    """Import torch and the engine on a thread while the photo and masks are decoded: the
+    decoders release the GIL, and on a 24 MP photo the two took 1.3 s and 0.5 s one after
+    the other. An import that fails is retried, and its error raised, on the main thread."""
+
+    def import_engine() -> None:
+        try:
+            importlib.import_module("iic_engine.inpainter")
+        except Exception:  # noqa: BLE001 - the main thread's own import reports it
+            pass
+
+    threading.Thread(target=import_engine, name="engine-import", daemon=True).start()
 
 
 def _jpeg_quality(text: str) -> int:
