@@ -72,6 +72,8 @@ def to_working(crop: np.ndarray, layout: PixelLayout) -> tuple[np.ndarray, np.nd
     colour = pixels[..., : layout.colour_channels]
     rgb = np.repeat(colour, 3, axis=2) if layout.colour_channels == 1 else colour
     alpha = pixels[..., -1] if layout.has_alpha else None
+    if layout.dtype in INTEGER_MAXIMUM:
+        return rgb, alpha  # in [0, 1] already
     return np.clip(rgb, 0.0, 1.0), alpha
 
 
