@@ -209,10 +209,13 @@ def synthesise_stage(
     refine: bool = True,
 ) -> SynthesisResult:
     """One ×2 stage: the field of the level below carried up and refined on this level's
-    hole pixels within a window around them and their sources."""
+    hole pixels within a window around them and their sources.
+
+    seam: blend the border (only the last stage's is seen); refine: search the carried
+    field again (not at the native size, see `SynthesisSettings.refine_native_stage`)."""
     generator = torch.Generator().manual_seed(settings.seed + 1)
     rows, cols = _stage_window(inputs.hole, below, settings)
-    window = LevelInputs(*(t[..., rows, cols] for t in _fields(inputs)))
+    window = _crop_level(inputs, rows, cols)
     counter = [0]
     # The carried field already follows the structure; the stage only aligns it, and the
     # low frequencies come from the level below through `transfer_structure`.
@@ -274,7 +277,7 @@ def _structured(
     The blurs run on the hole's box widened by what they read (`blur_reach`): a stage's
     window also holds the sources, about three times the hole's box at 24 MP."""
     rows, cols = ring_box(level.hole, blur_reach(sigma), align=_pooling_factor(sigma))
-    box = LevelInputs(*(t[..., rows, cols] for t in _fields(level)))
+    box = _crop_level(level, rows, cols)
     structure = network_structure(box, sigma)
     if settings.gradient_domain:
         estimate = estimate.clone()
@@ -294,8 +297,9 @@ def _structured(
     return result
 
 
-def _fields(level: LevelInputs) -> tuple[torch.Tensor, ...]:
-    return (level.image, level.hole, level.usable, level.completed, level.confidence)
+def _crop_level(level: LevelInputs, rows: slice, cols: slice) -> LevelInputs:
+    tensors = (level.image, level.hole, level.usable, level.completed, level.confidence)
+    return LevelInputs(*(t[..., rows, cols] for t in tensors))
 
 
 def network_structure(inputs: LevelInputs, sigma: float) -> torch.Tensor:
@@ -374,7 +378,9 @@ def _space(
 ) -> SearchSpace | None:
     """The level's sources, descriptor basis and guide. Its descriptors are those of an
     estimate that needs the space first (the field carried up is repaired against its
-    sources), so they are left empty here for `_vote` (or the caller) to set."""
+    sources), so they are left empty here for `_vote` (or the caller) to set. With no
+    components the space is the source set alone, for a field that is carried, not
+    searched."""
     centres = source_centres(level.usable)
     if not bool(centres.any()):
         # Context thinner than a patch: a centre may still be borrowed on its own.

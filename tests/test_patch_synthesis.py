@@ -18,8 +18,12 @@ from iic_engine.patch_synthesis import (
     LevelInputs,
     SynthesisResult,
     SynthesisSettings,
+    blur_reach,
+    gaussian_blur,
+    synthesise_stage,
     synthesise_working_level,
 )
+from iic_engine.ring_box import ring_box
 
 SIZE = 160
 
@@ -271,3 +275,55 @@ def test_the_gradient_domain_vote_reads_only_known_pixels_inside_the_image():
     fill = integrate_matches(field, poisoned, hole, image)
     assert torch.isfinite(fill).all()
     assert float(fill[hole[None, None].expand_as(fill)].abs().max()) <= 1.0 + 1e-3
+
+
+def _two_levels() -> tuple[LevelInputs, SynthesisResult]:
+    """The stripes at 160 px synthesised, and the same photo at twice the size to carry
+    the field to."""
+    texture, hole = _stripes(), _hole()
+    _, below = _synthesise(texture, hole)
+    large = np.repeat(np.repeat(texture, 2, axis=0), 2, axis=1)
+    large_hole = torch.from_numpy(np.repeat(np.repeat(hole, 2, axis=0), 2, axis=1))
+    image = torch.from_numpy(large).permute(2, 0, 1)[None].float() * 2 - 1
+    smooth = push_pull_fill(image * ~large_hole, large_hole.float()[None, None])
+    inputs = LevelInputs(
+        image=torch.where(large_hole, smooth, image),
+        hole=large_hole,
+        usable=~large_hole,
+        completed=smooth,
+        confidence=torch.zeros(large_hole.shape),
+    )
+    return inputs, below
+
+
+def test_the_native_size_stage_copies_the_carried_matches_without_a_search():
+    inputs, below = _two_levels()
+    assert below.field is not None
+    carried = synthesise_stage(inputs, below.field, refine=False)
+    refined = synthesise_stage(inputs, below.field, refine=True)
+    assert carried.candidate_evaluations == 0 < refined.candidate_evaluations
+    field = carried.field
+    assert field is not None
+    width, below_width = field.width, below.field.width
+    ty, tx = field.targets // width, field.targets % width
+    parent_match = torch.full((below.field.height * below_width,), -1)
+    parent_match[below.field.targets] = below.field.source
+    parent = parent_match[(ty // 2) * below_width + tx // 2]
+    assert bool((parent >= 0).all())
+    expected = ((parent // below_width) * 2 + ty % 2) * width + (parent % below_width) * 2 + tx % 2
+    assert torch.equal(field.source, expected)
+
+
+def test_a_blur_of_the_holes_box_widened_by_its_reach_is_the_whole_images_inside():
+    """The structure transfer blurs only the hole's box widened by `blur_reach`, aligned
+    to the pooling grid: inside the hole that must be the blur of the whole level."""
+    rng = torch.Generator().manual_seed(5)
+    image = torch.rand((1, 3, 300, 420), generator=rng)
+    hole = torch.zeros(300, 420, dtype=torch.bool)
+    hole[131:170, 203:260] = True
+    for sigma in (2.0, 4.0, 8.0):
+        rows, cols = ring_box(hole, blur_reach(sigma), align=8)
+        whole = gaussian_blur(image, sigma)[..., rows, cols]
+        boxed = gaussian_blur(image[..., rows, cols], sigma)
+        inside = hole[rows, cols]
+        assert torch.allclose(whole[..., inside], boxed[..., inside], atol=1e-6)
