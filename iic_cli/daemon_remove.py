@@ -23,8 +23,10 @@ def remove_through_daemon(
     connection_file: Path | None = None,
     texture: str = "patches",
     grow_px: int = 0,
+    want_confidence: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The filled image (same shape and dtype) and the confidence map (H,W) float32 in [0,1].
+    """The filled image (same shape and dtype) and, if wanted, the confidence map (H,W)
+    float32 in [0,1] (else None).
 
     Masks may be bool, uint8 (0..255 alpha) or float (0..1 alpha), as for the engine.
     `connection_file`: where the daemon is found (default: the user runtime directory).
@@ -43,7 +45,7 @@ def remove_through_daemon(
         avoid=None if avoid is None else mask_to_wire(avoid),
         use=None if use is None else mask_to_wire(use),
         iterations=iterations,
-        want_confidence=True,
+        want_confidence=want_confidence,
         texture=texture,
         grow_px=grow_px,
     )

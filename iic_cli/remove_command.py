@@ -191,6 +191,7 @@ def _remove(
             bar.update,
             texture=args.texture,
             grow_px=args.grow,
+            want_confidence=args.confidence is not None,
         )
         bar.finish()
         return filled
@@ -214,4 +215,5 @@ def _remove(
     bar.finish()
     if result.stats.note:
         print(f"iic-inpaint: {result.stats.note}", file=sys.stderr)
-    return result.image, result.confidence
+    # The map is assembled at the photo's size on demand: 96 MB for 24 MP, only if asked.
+    return result.image, result.confidence if args.confidence is not None else None

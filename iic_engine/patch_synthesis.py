@@ -118,13 +118,14 @@ class SynthesisSettings:
     # The stages only align the carried matches locally: half the components cost half the
     # convolution and the gathers at native size (24 MP: most of the synthesis's time).
     stage_descriptor_size: int = 8
-    # The stage at the crop's native size copies the carried field as it is: its matches
-    # fall on valid centres by construction (a coarse centre's patch covers the fine one's),
-    # and the one-pixel alignment bought nothing measurable. Every other dev-eval photo
-    # (50) worked at 128 px so two stages run, PSNR / gradient ratio / patch SWD: 20.99 /
-    # 0.90 / 1.39 with it, 20.99 / 0.91 / 1.39 without; at 24 MP its descriptors and
-    # search were 1.1 s of a 2.9 s last stage.
-    refine_native_stage: bool = False
+    # Stages above these copy the field carried up as it is: its matches fall on valid
+    # centres by construction (a coarse centre's patch covers the fine one's). The first
+    # stage aligns the working size's field: all 100 dev-eval photos (a stage at most)
+    # without it 22.04 / 0.91 / 1.35, with it 22.16 / 0.86 / 1.44. Above it the search
+    # bought nothing; every other photo worked at 64 px (three stages for large holes):
+    # refining every stage 20.70 / 0.93 / 1.63, the first two 20.73 / 0.95 / 1.62, the first
+    # 20.72 / 0.96 / 1.59. At 24 MP the last stage's descriptors and search took 1.1 s.
+    refined_stages: int = 1
     gradient_domain: bool = True
     integration_screening: float = 1 / 256
     stage_integration_steps: int = 20
@@ -212,7 +213,7 @@ def synthesise_stage(
     hole pixels within a window around them and their sources.
 
     seam: blend the border (only the last stage's is seen); refine: search the carried
-    field again (not at the native size, see `SynthesisSettings.refine_native_stage`)."""
+    field again (only the first stages do, see `SynthesisSettings.refined_stages`)."""
     generator = torch.Generator().manual_seed(settings.seed + 1)
     rows, cols = _stage_window(inputs.hole, below, settings)
     window = _crop_level(inputs, rows, cols)
