@@ -221,10 +221,7 @@ class Inpainter:
         def to_device(array: np.ndarray, mode: str = "symmetric") -> torch.Tensor:
             return torch.from_numpy(pad_to(region, array, mode)).to(device)[None, None]
 
-        # Contiguous planes: the permuted view's pixel-major strides would carry through every
-        # level (pooling it was 4× slower).
-        image = (torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None] * 2 - 1).contiguous()
-        image = image.to(device)
+        image = _working_planes(rgb, region).to(device)
         fill_t = to_device(fill)
         generator_hole = (fill_t | to_device(hidden)).float()
         allowed_t = None if allowed is None else to_device(allowed, "constant")
@@ -389,6 +386,29 @@ def _allowed_sources(
             "to borrow texture from. Make the avoid region smaller.",
         )
     return allowed
+
+
+def _working_planes(rgb: np.ndarray, region: WorkRegion) -> torch.Tensor:
+    """(h,w,3) in [0,1] → (1,3,H,W) in [−1,1] at the region's padded size, mirrored at the
+    bottom and right as `pad_to` mirrors ("symmetric"), in contiguous planes: a permuted
+    view's pixel-major strides would carry through every level (pooling it was 4× slower).
+    Written once into place: padding, permuting and scaling one after the other were three
+    passes over the crop (0.3 s at 24 MP)."""
+    height, width = rgb.shape[:2]
+    padded_height, padded_width = region.padded_size
+    if padded_height - height > height or padded_width - width > width:
+        # A mirror wider than the crop repeats it: numpy's padding knows how.
+        planes = torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None]
+        return (planes * 2 - 1).contiguous()
+    planes = torch.empty((1, 3, padded_height, padded_width), dtype=torch.float32)
+    planes[0, :, :height, :width].copy_(torch.from_numpy(rgb).permute(2, 0, 1))
+    below = padded_height - height
+    if below:
+        planes[..., height:, :width] = planes[..., height - below : height, :width].flip(-2)
+    right = padded_width - width
+    if right:
+        planes[..., width:] = planes[..., width - right : width].flip(-1)
+    return planes.mul_(2).sub_(1)
 
 
 def _blend(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from iic_engine import EngineLimits, Inpainter, InpaintingError, RemovalCancelled
 
@@ -169,3 +170,19 @@ def test_pixel_limit_is_enforced():
     with pytest.raises(InpaintingError) as error:
         small.remove(_photo(64, 64, 3, np.uint8), _hole(64, 64, (1, 1, 5, 5)))
     assert error.value.code == "too_large"
+
+
+def test_the_working_planes_are_the_crop_mirrored_as_pad_to_mirrors():
+    """The engine writes the padded working planes in place; they must be numpy's
+    "symmetric" padding of the crop, mirrors wider than the crop included."""
+    from iic_engine.hole_region import WorkRegion, pad_to
+    from iic_engine.inpainter import _working_planes
+
+    rng = np.random.default_rng(0)
+    for height, width, padded in [(10, 12, (16, 16)), (5, 7, (16, 24)), (64, 64, (64, 64))]:
+        rgb = rng.random((height, width, 3)).astype(np.float32)
+        region = WorkRegion(0, 0, width, height, 0, padded)
+        expected = torch.from_numpy(pad_to(region, rgb)).permute(2, 0, 1)[None] * 2 - 1
+        planes = _working_planes(rgb, region)
+        assert planes.is_contiguous()
+        assert torch.equal(planes, expected)
