@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import threading
@@ -131,10 +132,8 @@ def _start_importing_the_engine() -> None:
     the other. An import that fails is retried, and its error raised, on the main thread."""
 
     def import_engine() -> None:
-        try:
+        with contextlib.suppress(Exception):  # the main thread's own import reports it
             importlib.import_module("iic_engine.inpainter")
-        except Exception:  # noqa: BLE001 - the main thread's own import reports it
-            pass
 
     threading.Thread(target=import_engine, name="engine-import", daemon=True).start()
 

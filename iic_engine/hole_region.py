@@ -176,14 +176,14 @@ def _round_up(value: int, multiple: int) -> int:
 def paste_fill(
     result: np.ndarray,
     region: WorkRegion,
-    fill: np.ndarray,
-    hole_alpha: np.ndarray,
+    values: np.ndarray,
+    selected: np.ndarray,
 ) -> None:
-    """Write into `result` (a copy of the image) the crop pixels where hole_alpha > 0,
-    already blended as alpha·fill + (1−alpha)·original; every other pixel is untouched.
+    """Write into `result` (a copy of the image) the crop pixels where `selected`, already
+    blended as alpha·fill + (1−alpha)·original; every other pixel is untouched.
 
-    fill: (h,w,C) crop in the image's dtype; hole_alpha: (h,w) of the crop.
+    values: (n,C) in the image's dtype, the selected pixels in row-major order;
+    selected: (h,w) bool of the crop.
     """
     target = region.crop(result)
-    selected = hole_alpha > 0
-    target.reshape(*selected.shape, -1)[selected] = fill.reshape(*selected.shape, -1)[selected]
+    target.reshape(*selected.shape, -1)[selected] = values.reshape(values.shape[0], -1)

@@ -128,8 +128,8 @@ class Inpainter:
             filled_rgb, confidence, region_evaluations = self._fill(
                 rgb, crop_fill, hidden, allowed, region, iterations, texture, part
             )
-            fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout, crop)
-            paste_fill(result, region, fill, hole_alpha)
+            fill = _blend(rgb, alpha, filled_rgb, hole_alpha, crop_fill, layout)
+            paste_fill(result, region, fill, crop_fill)
             box = (slice(region.y0, region.y1), slice(region.x0, region.x1))
             pieces.append(ConfidencePiece(box, crop_fill, confidence))
             evaluations += region_evaluations
@@ -418,11 +418,13 @@ def _blend(
     hole_alpha: np.ndarray,
     fill_region: np.ndarray,
     layout: PixelLayout,
-    crop: np.ndarray,
 ) -> np.ndarray:
-    """Crop-shaped array in the caller's dtype: hole pixels blended by the selection's alpha."""
+    """(n,C) in the caller's dtype: the crop's hole pixels (row-major), blended by the
+    selection's alpha."""
     weight = hole_alpha[fill_region][:, None]
-    blended = weight * filled_rgb[fill_region] + (1 - weight) * rgb[fill_region]
+    blended = filled_rgb[fill_region]
+    if float(weight.min()) < 1:  # a soft selection: its edge mixes fill and original
+        blended = weight * blended + (1 - weight) * rgb[fill_region]
     filled_alpha = None
     if alpha is not None:
         # A filled pixel is as opaque as the known pixels it replaces would suggest: the
@@ -430,6 +432,4 @@ def _blend(
         known = alpha[~fill_region]
         opacity = float(known.mean()) if known.size else 1.0
         filled_alpha = weight[:, 0] * opacity + (1 - weight[:, 0]) * alpha[fill_region]
-    out = crop.copy().reshape(*fill_region.shape, layout.channels)
-    out[fill_region] = from_working(blended, filled_alpha, layout)
-    return out.reshape(crop.shape)
+    return from_working(blended, filled_alpha, layout)

@@ -58,7 +58,11 @@ def synthesise_cascade(
         else:
             # Only the last stage's border is seen: earlier ones are synthesised again.
             result = synthesise_stage(
-                inputs, field, settings, seam=level == stages, refine=level <= settings.refined_stages
+                inputs,
+                field,
+                settings,
+                seam=level == stages,
+                refine=level <= settings.refined_stages,
             )
             evaluations += result.candidate_evaluations
             current, field = result.image, result.field
