@@ -10,9 +10,11 @@ The network's low frequencies replace the synthesis's own: the structure is the
 network's and the texture the photo's. The network's confidence weighs the guide term of
 the search, so where it is sure the copies follow its fill and where not they are free.
 
-Through the guided-upsampling cascade each ×2 stage carries the field up, refines it on
-that level's hole pixels within a window around the hole and its sources, and votes real
-high-resolution source pixels: native-resolution texture at a cost that follows the hole.
+Through the guided-upsampling cascade each ×2 stage carries the field up (the first one
+also refines it on that level's hole pixels; above it the carried matches are already
+aligned, `SynthesisSettings.refined_stages`) within a window around the hole and its
+sources, and votes real high-resolution source pixels: native-resolution texture at a cost
+that follows the hole.
 """
 
 from __future__ import annotations
