@@ -11,7 +11,6 @@ early, so it raises both thresholds; the daemon, which lives on between jobs, do
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 # mallopt(3) parameters (malloc.h).
@@ -28,8 +27,9 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The process's own symbols, where the C library's are: finding libc by name
+        # would run ldconfig in a subprocess on every command.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

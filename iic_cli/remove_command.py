@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.daemon:
         keep_freed_memory()
         _start_importing_the_engine()
-    from iic_engine.errors import InpaintingError  # imports torch: only when removing
+    # Only the light submodule: once the thread has begun the package (and torch), this
+    # import does not wait for it; without the thread it imports torch here.
+    from iic_engine.errors import InpaintingError
 
     try:
         _check_daemon_options(args)

@@ -494,13 +494,12 @@ def _stage_window(
     """Rows and columns of a stage's level that its search reads: the hole and the carried
     sources, widened by the search radius, a patch and the structure blur."""
     height, width = hole.shape
-    rows = hole.any(dim=1).nonzero().squeeze(1)
-    cols = hole.any(dim=0).nonzero().squeeze(1)
+    rows, cols = hole_bounds(hole)
     sy, sx = (below.source // below.width) * 2, (below.source % below.width) * 2
-    top = min(int(rows[0]), int(sy.min()))
-    bottom = max(int(rows[-1]) + 1, int(sy.max()) + 2)
-    left = min(int(cols[0]), int(sx.min()))
-    right = max(int(cols[-1]) + 1, int(sx.max()) + 2)
+    top = min(rows.start, int(sy.min()))
+    bottom = max(rows.stop, int(sy.max()) + 2)
+    left = min(cols.start, int(sx.min()))
+    right = max(cols.stop, int(sx.max()) + 2)
     margin = settings.stage_search_radius + PATCH_SIZE + int(6 * settings.structure_sigma)
     # Even starts keep the window's ×2 grid on the level below's.
     return (
