@@ -407,7 +407,8 @@ class Daemon:
         now = time.monotonic()
         for client, state in list(self._clients.items()):
             silent_s = now - state.last_seen
-            if state.jobs and silent_s > self._config.client_timeout_s:
+            # A declared upload whose pixels never come holds a queue slot: it counts too.
+            if (state.jobs or state.uploads) and silent_s > self._config.client_timeout_s:
                 self._drop_client(client, f"silent for {silent_s:.0f} s")
             else:
                 # An idle editor need not read them: a full queue drops only this heartbeat.
@@ -418,13 +419,14 @@ class Daemon:
         if state is None:
             return
         self._queue.remove_client(client)
+        dropped = sorted(state.jobs | state.uploads.keys())
         for job_id in state.jobs:
             job = self._jobs.pop((client, job_id), None)
             if job is not None:
                 job.cancelled.set()
             self._announced_positions.pop((client, job_id), None)
-        if state.jobs:
-            log.warning("client %s gone (%s): dropped jobs %s", client.hex(), reason, state.jobs)
+        if dropped:
+            log.warning("client %s gone (%s): dropped jobs %s", client.hex(), reason, dropped)
         else:
             log.info("client %s gone (%s)", client.hex(), reason)
         self._announce_positions()

@@ -173,6 +173,9 @@ class RawPeer:
     opens a session; `stamped` signs a message for that session.
     """
 
+    # Other jobs' events, passed over while waiting for the answer to a submit.
+    EVENTS = (protocol.Heartbeat.KIND, protocol.Progress.KIND, protocol.Result.KIND)
+
     def __init__(
         self, connection_file: Path, *, secret: bytes | None = None, curve: bool = True
     ) -> None:
@@ -202,11 +205,14 @@ class RawPeer:
     ) -> protocol.Message:
         """Declare a job and, once asked for them, send its pixels; the daemon's last answer
         (other jobs' events are passed over)."""
-        skip = (protocol.Heartbeat.KIND, protocol.Progress.KIND, protocol.Result.KIND)
-        asked = self.decoded(self.ask(self.stamped(submit), timeout_s, skip)).message
+        asked = self.declare(submit, timeout_s)
         if not isinstance(asked, protocol.SendPixels):
             return asked
-        return self.decoded(self.ask(self.stamped(pixels), timeout_s, skip)).message
+        return self.decoded(self.ask(self.stamped(pixels), timeout_s, self.EVENTS)).message
+
+    def declare(self, submit: protocol.Submit, timeout_s: float) -> protocol.Message:
+        """Declare a job only: the daemon's answer, `send_pixels` unless it refused."""
+        return self.decoded(self.ask(self.stamped(submit), timeout_s, self.EVENTS)).message
 
     def ask(
         self,

@@ -335,18 +335,31 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
 ) -> None:
     sample = sample_image(90, SLOW_SIDE)
     finished_before = client.status()["finished"]
-    # Six jobs (of MAX_QUEUE 8), so some are still waiting when the timeout strikes however
-    # fast the CPU: four were enough until a job took about 2 s; now it takes about 1.1 s,
-    # and once in a fresh-clone run all four had finished before the silence was noticed.
-    job_ids = tuple(f"silent-{number}" for number in range(1, 7))
-    for job_id in job_ids:
+    full_jobs = tuple(f"silent-{number}" for number in range(1, 5))
+    for job_id in full_jobs:
         accepted = raw_peer.submit(*sample.wire(job_id), REPLY_TIMEOUT_S)
         assert isinstance(accepted, protocol.Accepted), accepted
+    # A declared job whose pixels never come: it holds a queue slot however fast the worker
+    # runs the others, so the silence always finds something to drop (with full jobs alone,
+    # a fast enough CPU finished them all before the timeout, and the test had nothing to see).
+    submit, _ = sample.wire("silent-upload")
+    asked = raw_peer.declare(submit, REPLY_TIMEOUT_S)
+    assert isinstance(asked, protocol.SendPixels), asked
+
+    def drop_line() -> str | None:
+        lines = [line for line in daemon.log_text().splitlines() if "silent for" in line]
+        return lines[-1] if lines else None
+
     # The peer stays connected but never pings: after --client-timeout its jobs go.
+    assert wait_until(lambda: drop_line() is not None, timeout_s=40)
+    dropped_line = drop_line()
+    assert dropped_line is not None and "silent-upload" in dropped_line
+    assert client.status()["queued"] == 0  # only the peer had jobs waiting
     assert wait_until(lambda: client.status()["running"] == 0, timeout_s=40)
-    dropped = [line for line in daemon.log_text().splitlines() if "silent for" in line]
-    assert dropped and any(job_id in dropped[-1] for job_id in job_ids)
-    assert client.status()["finished"] - finished_before < len(job_ids)
+    # Each full job either sent its result before the silence was noticed or was dropped
+    # (and so never counted, not even the one the worker was running): never both, never later.
+    dropped_full = [job_id for job_id in full_jobs if f"'{job_id}'" in dropped_line]
+    assert client.status()["finished"] - finished_before + len(dropped_full) == len(full_jobs)
 
 
 @pytest.mark.parametrize(
