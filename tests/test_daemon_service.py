@@ -112,7 +112,7 @@ def test_busy_client_does_not_delay_another_clients_single_job(daemon: DaemonPro
     ):
         # The first job is slow so that the busy client's later jobs are surely still waiting
         # when the other client's job arrives, however loaded the machine.
-        sides = [1024, 128, 128, 128, 128]
+        sides = [SLOW_SIDE, 128, 128, 128, 128]
         busy_jobs = [
             busy.submit(sample_image(10 + i, side).request()) for i, side in enumerate(sides)
         ]
@@ -173,7 +173,8 @@ def test_cancel_a_running_job_stops_the_engine(daemon: DaemonProcess, client: Da
 
 
 def test_full_queue_says_busy(client: DaemonClient) -> None:
-    slow = client.submit(sample_image(50, SLOW_SIDE).request())
+    # The most Algorithm 1 iterations: the slow job must outlast eight submits.
+    slow = client.submit(sample_image(50, SLOW_SIDE).request(iterations=16))
     wait_until_running(slow)
     queued = [client.submit(sample_image(51 + i).request()) for i in range(MAX_QUEUE)]
     with pytest.raises(ClientError) as raised:
