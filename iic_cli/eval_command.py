@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from iic_client.protocol import TEXTURES
+# The engine's own list (the protocol's is the same): eval runs where pyzmq is absent.
+from iic_engine.removal import TEXTURES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

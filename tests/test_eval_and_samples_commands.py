@@ -75,3 +75,37 @@ def test_show_samples_writes_a_sheet_of_training_samples(tmp_path: Path) -> None
     # than it is red or green (28 % here; 0 % with the tint switched off).
     bluish = (sheet[..., 2] - np.maximum(sheet[..., 0], sheet[..., 1])) > 60
     assert bluish.mean() > 0.05
+
+
+# The GPU machine's image has torch and msgpack but neither pyzmq nor platformdirs: the
+# commands a device round runs must not import them (scripts/device_round.sh).
+WITHOUT_DAEMON_PACKAGES = """
+import sys
+sys.modules["zmq"] = None
+sys.modules["platformdirs"] = None
+from iic_cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_device_rounds_commands_run_without_the_daemons_packages(tmp_path: Path) -> None:
+    def without(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT_DAEMON_PACKAGES, *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    for command in ("train", "export-weights", "pack-data"):
+        completed = without(command, "--help")
+        assert completed.returncode == 0, completed.stderr[-2000:]
+    out = tmp_path / "eval"
+    completed = without(
+        "eval", "--data", str(SHARED_DATA / "dev_eval"), "--limit", "1",
+        "--out", str(out), "--device", "cpu",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert (out / "report.md").is_file()
+    # The control: blocked this way, the daemon (which needs them) does not start.
+    assert without("serve", "--help").returncode != 0
