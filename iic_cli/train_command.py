@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget now")
     parser.add_argument("--max-steps", type=int, default=None, help="total steps of the run")
     parser.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="per device (e.g. a CPU dry run of a GPU config)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -33,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         max_steps=args.max_steps,
         device=args.device,
+        batch_size=args.batch_size,
     )
     summary = train(config)
     print(

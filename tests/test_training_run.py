@@ -17,6 +17,7 @@ import torch
 from shared_files import SHARED_DATA
 
 from iic_engine import Inpainter
+from iic_engine.model_config import GeneratorConfig
 from iic_engine.networks.discriminator import PatchDiscriminator
 from iic_engine.networks.generator import Generator
 from iic_engine.training.checkpoint import (
@@ -46,6 +47,7 @@ from iic_engine.training.export import export_weights
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.runtime import Runtime
 from iic_engine.training.trainer import build_stage, train
+from iic_engine.weights import load_weights, shipped_weights_path
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,50 @@ def test_training_steps_checkpoint_and_resume(data_root: Path, tmp_path: Path) -
     hole[16:40, 20:60] = True
     removed = model.remove(image, hole)
     assert np.array_equal(removed.image[~hole], image[~hole])
+
+
+def _state_equal(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_new_run_starts_from_a_model_files_network_and_a_resumed_one_ignores_it(
+    data_root: Path, tmp_path: Path
+) -> None:
+    train(_config(data_root, tmp_path / "first"))
+    model_file = export_weights(
+        tmp_path / "first", tmp_path / "first.safetensors", upsampler_weights=shipped_weights_path()
+    )
+    exported, shipped = load_weights(model_file), load_weights(shipped_weights_path())
+    assert _state_equal(exported.upsampler.state_dict(), shipped.upsampler.state_dict())
+    assert "upsampler: from 0.3-cpu" in exported.metadata.notes
+
+    # No steps: the checkpoint holds what the run started from.
+    fine_tune = with_overrides(
+        _config(data_root, tmp_path / "fine_tune"), initial_weights=str(model_file), max_steps=0
+    )
+    train(fine_tune)
+    started = load_module_state(tmp_path / "fine_tune", "generator")
+    assert _state_equal(started, exported.generator.state_dict())
+    train(with_overrides(_config(data_root, tmp_path / "fresh"), max_steps=0))
+    assert not _state_equal(load_module_state(tmp_path / "fresh", "generator"), started)
+
+    resumed = train(
+        with_overrides(fine_tune, initial_weights=str(shipped_weights_path()), max_steps=1)
+    )
+    assert (resumed.first_step, resumed.last_step) == (0, 1)
+    stepped = load_module_state(tmp_path / "fine_tune", "generator")
+    shipped_state = shipped.generator.state_dict()
+    # One step from the exported start moves a little, never onto the shipped weights.
+    distance_from_start = max((stepped[k] - started[k]).abs().max().item() for k in started)
+    distance_from_shipped = max((stepped[k] - shipped_state[k]).abs().max().item() for k in started)
+    assert distance_from_start < distance_from_shipped
+
+    other = dataclasses.replace(
+        _config(data_root, tmp_path / "other"),
+        generator=GeneratorConfig(confidence_channels=16),
+    )
+    with pytest.raises(ValueError, match="another architecture"):
+        train(with_overrides(other, initial_weights=str(model_file), max_steps=0))
 
 
 def test_a_batch_depends_only_on_seed_and_step(data_root: Path) -> None:

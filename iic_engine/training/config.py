@@ -115,6 +115,11 @@ class RunConfig:
     # CPUs with AVX512-BF16 or AMX train 1.5–2.5× faster (bench/training_step.py on the
     # 2-core CI-class EPYC); "fp32" never.
     precision: str = "auto"
+    # Model file (`iic-inpaint export-weights`, e.g. the shipped one) whose network of this
+    # stage starts a run that has no checkpoint yet; the discriminator and the optimizers
+    # start fresh. A short GPU run then fine-tunes the CPU model rather than starting over.
+    # Empty: random weights. A resumed run ignores it.
+    initial_weights: str = ""
 
 
 @dataclass(frozen=True)

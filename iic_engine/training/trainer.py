@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +32,7 @@ from iic_engine.training.generator_stage import GeneratorStage
 from iic_engine.training.hole_synthesis import HoleSampler, ObjectMaskPool
 from iic_engine.training.runtime import Runtime, start_runtime, stop_runtime
 from iic_engine.training.upsampler_stage import UpsamplerStage
+from iic_engine.weights import load_weights
 
 Completion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -93,6 +95,24 @@ def telea_validation_psnr(photos: list[torch.Tensor], plan: BatchPlan, crop: int
     return float(np.mean(scores))
 
 
+def start_from_model_file(stage: Stage, config: TrainingConfig, path: Path) -> None:
+    """Copy the model file's network of this stage into the stage (`[run] initial_weights`)."""
+    loaded = load_weights(path)
+    if config.run.stage == "generator":
+        network: nn.Module = loaded.generator
+        matches = loaded.metadata.generator_config == config.generator
+    else:
+        network = loaded.upsampler
+        matches = loaded.metadata.upsampler_config == config.upsampler
+    if not matches:
+        raise ValueError(
+            f"{path} holds a {config.run.stage} of another architecture than the config's "
+            f"[{config.run.stage}] section; start from random weights (initial_weights = "
+            '"") or use the architecture the file was made with.'
+        )
+    stage.modules[config.run.stage].load_state_dict(network.state_dict())
+
+
 class _StopRequest:
     """SIGTERM/SIGINT finish the current step and write a checkpoint instead of losing it."""
 
@@ -111,6 +131,8 @@ def train(config: TrainingConfig) -> TrainingSummary:
     torch.manual_seed(run.seed + runtime.rank)
     stage = build_stage(config, runtime)
     resume = load_checkpoint(run.directory, stage.modules, stage.optimizers, runtime.device)
+    if resume is None and run.initial_weights:
+        start_from_model_file(stage, config, Path(run.initial_weights))
     resume = resume or ResumePoint(step=0, elapsed_seconds=0.0)
     data = dataclasses.replace(config.data, crop=stage.crop)
     photos = TrainingPhotos.load(data.root, data.validation_photos)
@@ -171,6 +193,9 @@ def train(config: TrainingConfig) -> TrainingSummary:
             f"validation_psnr_first_guess={first_guess:.3f} (what the networks refine)",
             flush=True,
         )
+        if step == 0 and run.initial_weights:
+            # A fine-tune's later scores are read against where it started.
+            val_psnr = validate()
     for plan in loader:
         images, holes = assemble_batch(resident, plan, stage.crop)
         losses = stage.train_step(images, holes)
