@@ -48,6 +48,14 @@ MESSAGES_PER_ROUND = 100
 STOP_CHECK_MS = 200
 
 
+@dataclass(frozen=True)
+class DeclaredUpload:
+    """A job declared by `submit` whose pixels have not arrived yet."""
+
+    submit: protocol.Submit
+    declared_at: float = field(default_factory=time.monotonic)
+
+
 @dataclass
 class ClientState:
     """A client from its hello until its connection is gone (or it fell silent with jobs)."""
@@ -55,7 +63,7 @@ class ClientState:
     session: Session
     last_seen: float = field(default_factory=time.monotonic)
     jobs: set[str] = field(default_factory=set)
-    uploads: dict[str, protocol.Submit] = field(default_factory=dict)  # declared, no pixels yet
+    uploads: dict[str, DeclaredUpload] = field(default_factory=dict)
 
 
 class Daemon:
@@ -256,16 +264,17 @@ class Daemon:
         uploading = sum(len(other.uploads) for other in self._clients.values())
         if len(self._queue) + uploading >= self._config.max_queue:
             raise _queue_full(self._config.max_queue)
-        state.uploads[submit.job] = submit
+        state.uploads[submit.job] = DeclaredUpload(submit)
         self._send(client, protocol.SendPixels(submit.job))
 
     def _on_pixels(self, client: bytes, message_id: str, pixels: protocol.Pixels) -> None:
-        submit = self._clients[client].uploads.pop(pixels.job, None)
-        if submit is None:
+        upload = self._clients[client].uploads.pop(pixels.job, None)
+        if upload is None:
             raise protocol.ProtocolError(
                 ErrorCode.UNKNOWN_JOB,
                 f"No submitted job {pixels.job} is waiting for its pixels: send `submit` first.",
             )
+        submit = upload.submit
         protocol.check_pixels(submit, pixels)
         job = RemovalJob(client, submit.job, submit, pixels)
         try:
@@ -411,8 +420,30 @@ class Daemon:
             if (state.jobs or state.uploads) and silent_s > self._config.client_timeout_s:
                 self._drop_client(client, f"silent for {silent_s:.0f} s")
             else:
+                self._expire_uploads(client, state, now)
                 # An idle editor need not read them: a full queue drops only this heartbeat.
                 self._send(client, protocol.Heartbeat(), drop_when_full=bool(state.jobs))
+
+    def _expire_uploads(self, client: bytes, state: ClientState, now: float) -> None:
+        """A client sends a job's pixels as soon as it is asked for them; one that pings but
+        has not sent them within the client timeout never will, and its declared job would
+        hold a queue slot as long as it stays connected."""
+        for job_id, upload in list(state.uploads.items()):
+            waited_s = now - upload.declared_at
+            if waited_s <= self._config.client_timeout_s:
+                continue
+            del state.uploads[job_id]
+            log.warning(
+                "job %s from %s: no pixels %.0f s after its submit", job_id, client.hex(), waited_s
+            )
+            error = protocol.Error(
+                ErrorCode.UPLOAD_TIMEOUT,
+                f"The pixels of job {job_id} did not arrive within "
+                f"{self._config.client_timeout_s:.0f} s of its submit, so it was dropped. "
+                "Submit it again.",
+                job=job_id,
+            )
+            self._send(client, error)
 
     def _drop_client(self, client: bytes, reason: str) -> None:
         state = self._clients.pop(client, None)

@@ -78,6 +78,7 @@ class ErrorCode:
     BUSY = "busy"  # the queue is full
     DUPLICATE_JOB = "duplicate_job"
     UNKNOWN_JOB = "unknown_job"
+    UPLOAD_TIMEOUT = "upload_timeout"  # a job's pixels did not follow its submit in time
     CANCELLED = "cancelled"
     OUT_OF_MEMORY = "out_of_memory"
     INTERNAL = "internal"  # an unexpected failure inside the daemon; the daemon keeps running

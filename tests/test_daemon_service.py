@@ -363,6 +363,33 @@ def test_silent_client_has_its_jobs_dropped_after_the_timeout(
     assert client.status()["finished"] - finished_before + len(dropped_full) == len(full_jobs)
 
 
+def test_a_declared_job_whose_pixels_never_come_is_dropped_though_its_client_pings(
+    daemon: DaemonProcess, client: DaemonClient, raw_peer: RawPeer
+) -> None:
+    submit, pixels = sample_image(91).wire("never-sent")
+    asked = raw_peer.declare(submit, REPLY_TIMEOUT_S)
+    assert isinstance(asked, protocol.SendPixels), asked
+    assert client.status()["queued"] == 0
+
+    # The peer stays in touch (a client that pings is not silent), but sends no pixels.
+    answer: protocol.Message | None = None
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S + 10
+    while answer is None and time.monotonic() < deadline:
+        frames = raw_peer.ask(raw_peer.stamped(protocol.Ping()), timeout_s=0.5)
+        answer = raw_peer.decoded(frames).message if frames is not None else None
+    assert isinstance(answer, protocol.Error), answer
+    assert (answer.code, answer.job) == (ErrorCode.UPLOAD_TIMEOUT, "never-sent")
+    assert "Submit it again" in answer.message
+    assert "no pixels" in daemon.log_text()
+
+    # Pixels that come late for the dropped declaration are refused; only the declaration
+    # went, not the client, so the same job can be submitted again.
+    late = raw_peer.decoded(raw_peer.ask(raw_peer.stamped(pixels), REPLY_TIMEOUT_S, RawPeer.EVENTS))
+    assert isinstance(late.message, protocol.Error)
+    assert late.message.code == ErrorCode.UNKNOWN_JOB
+    assert isinstance(raw_peer.submit(submit, pixels, REPLY_TIMEOUT_S), protocol.Accepted)
+
+
 @pytest.mark.parametrize(
     ("shape", "dtype"),
     [
