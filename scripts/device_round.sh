@@ -26,24 +26,12 @@ for needed in runs/gpu_pack runs/dev_eval; do
     [ -d "$needed" ] || { echo "$needed is missing: carry it (docs/training.md)" >&2; exit 2; }
 done
 run_dir="$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["run"]["directory"])' "$config")"
-if [ "$device" = cuda ]; then
-    nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
-fi
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
-
-python3 -m iic_cli.main train --config "$config" --max-minutes "$minutes" --device "$device" \
-    "${batch[@]}" 2>&1 | tee "$OUT/train_stdout.log"
-status=${PIPESTATUS[0]}
-
-# The checkpoint comes back whatever happened, so the next round can resume it.
-dest="$OUT/$(basename "$run_dir")"
-mkdir -p "$dest/checkpoint"
-cp "$run_dir"/checkpoint/* "$dest/checkpoint/" && cp "$run_dir"/config.toml "$run_dir"/log.jsonl "$dest/"
-[ "$status" = 0 ] || exit "$status"
+# Trains and copies the checkpoint back whatever happened, so the next round can resume it.
+bash scripts/train_on_device.sh "$config" "$minutes" --device "$device" "${batch[@]}" || exit
 
 python3 -m iic_cli.main export-weights --generator-run "$run_dir" --upsampler-weights "$shipped" \
     --out "$OUT/model.safetensors" || exit
 # The report is a first read; a late eval must not cost the checkpoint, so it is bounded.
 timeout 150 python3 -m iic_cli.main eval --data runs/dev_eval --weights "$OUT/model.safetensors" \
     --limit "$eval_photos" --device "$device" --out "$OUT/eval" 2>&1 | tail -n 40
-ls -l "$OUT" "$dest" "$dest/checkpoint"
+ls -l "$OUT"

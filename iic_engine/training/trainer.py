@@ -131,7 +131,8 @@ def train(config: TrainingConfig) -> TrainingSummary:
     torch.manual_seed(run.seed + runtime.rank)
     stage = build_stage(config, runtime)
     resume = load_checkpoint(run.directory, stage.modules, stage.optimizers, runtime.device)
-    if resume is None and run.initial_weights:
+    started_from_model_file = resume is None and bool(run.initial_weights)
+    if started_from_model_file:
         start_from_model_file(stage, config, Path(run.initial_weights))
     resume = resume or ResumePoint(step=0, elapsed_seconds=0.0)
     data = dataclasses.replace(config.data, crop=stage.crop)
@@ -193,7 +194,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
             f"validation_psnr_first_guess={first_guess:.3f} (what the networks refine)",
             flush=True,
         )
-        if step == 0 and run.initial_weights:
+        if started_from_model_file:
             # A fine-tune's later scores are read against where it started.
             val_psnr = validate()
     for plan in loader:
