@@ -3,6 +3,7 @@ tables by hole-size bin with Telea in the same run, the Tab. 2 split, and the co
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,13 @@ from shared_files import SHARED_DATA
 
 from iic_engine.evaluation.contact_sheet import GAP
 from iic_engine.evaluation.report import SHEET_TILE_HEIGHT
-from iic_engine.training.config import DataConfig, RunConfig, TrainingConfig, config_to_toml
+from iic_engine.training.config import (
+    DataConfig,
+    RunConfig,
+    TrainingConfig,
+    config_to_toml,
+    load_config,
+)
 from iic_engine.training.data import pack_training_data
 
 
@@ -77,35 +84,67 @@ def test_show_samples_writes_a_sheet_of_training_samples(tmp_path: Path) -> None
     assert bluish.mean() > 0.05
 
 
-# The GPU machine's image has torch and msgpack but neither pyzmq nor platformdirs: the
-# commands a device round runs must not import them (scripts/device_round.sh).
-WITHOUT_DAEMON_PACKAGES = """
+# The GPU machine's image has torch, numpy, pillow, safetensors and scipy, but neither the
+# daemon's pyzmq and platformdirs nor OpenCV: the commands a device round runs
+# (scripts/device_round.sh) must not import them.
+WITHOUT_PACKAGES_THE_GPU_IMAGE_LACKS = """
 import sys
-sys.modules["zmq"] = None
-sys.modules["platformdirs"] = None
+for name in ("zmq", "platformdirs", "cv2"):
+    sys.modules[name] = None
 from iic_cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-def test_the_device_rounds_commands_run_without_the_daemons_packages(tmp_path: Path) -> None:
+def test_the_device_rounds_commands_run_without_the_packages_the_gpu_image_lacks(
+    tmp_path: Path,
+) -> None:
     def without(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", WITHOUT_DAEMON_PACKAGES, *args],
+            [sys.executable, "-c", WITHOUT_PACKAGES_THE_GPU_IMAGE_LACKS, *args],
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=REPOSITORY,
         )
 
     for command in ("train", "export-weights", "pack-data"):
         completed = without(command, "--help")
         assert completed.returncode == 0, completed.stderr[-2000:]
+    # The round's own config (a fine-tune of the shipped model, adversarial losses on, holes
+    # drawn by loader workers), shrunk to two steps on a few small photos.
+    data = tmp_path / "data"
+    pack_training_data(SHARED_DATA, data, short_side=96, limit=6, mask_limit=20)
+    round_config = load_config(REPOSITORY / "configs" / "gpu_finetune.toml")
+    assert round_config.loss.adversarial_weight > 0 and round_config.run.initial_weights
+    run = dataclasses.replace(
+        round_config.run,
+        directory=str(tmp_path / "run"), batch_size=2, max_steps=2, max_minutes=10.0,
+        validate_every_steps=2, device="cpu",
+    )  # fmt: skip
+    small = dataclasses.replace(
+        round_config.data, root=str(data), crop=64, validation_photos=2, loader_workers=2
+    )
+    (tmp_path / "round.toml").write_text(
+        config_to_toml(dataclasses.replace(round_config, run=run, data=small))
+    )
+    completed = without("train", "--config", str(tmp_path / "round.toml"))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "step=2" in completed.stdout
+    model = tmp_path / "model.safetensors"
+    completed = without(
+        "export-weights", "--generator-run", str(tmp_path / "run"),
+        "--upsampler-weights", "iic_engine/weights/iic_inpaint.safetensors", "--out", str(model),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
     out = tmp_path / "eval"
     completed = without(
         "eval", "--data", str(SHARED_DATA / "dev_eval"), "--limit", "1",
-        "--out", str(out), "--device", "cpu",
+        "--out", str(out), "--device", "cpu", "--weights", str(model),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert (out / "report.md").is_file()
+    report = (out / "report.md").read_text()
+    assert "| model | PSNR |" in report
     # The control: blocked this way, the daemon (which needs them) does not start.
     assert without("serve", "--help").returncode != 0

@@ -96,3 +96,27 @@ def test_texture_measures_score_the_truth_perfectly_and_a_blur_badly():
     # Another draw of the same grain is the same texture; a blur is not.
     assert 0.9 < gradient_ratio(other_grain, truth, hole) < 1.1
     assert patch_swd(other_grain, truth, hole) < 0.2 * patch_swd(blurred, truth, hole)
+
+
+def test_the_numpy_filters_give_opencvs_numbers() -> None:
+    # The metrics run without OpenCV (the GPU machine has none) and must score as before.
+    import cv2
+
+    from iic_engine.evaluation import metrics
+
+    image = RNG.random((37, 53))
+    window = metrics._gaussian_window()
+    radius = metrics.SSIM_WINDOW // 2
+    filtered = cv2.sepFilter2D(image, cv2.CV_64F, window, window, borderType=cv2.BORDER_REFLECT)
+    assert np.allclose(metrics._local_mean(image, window), filtered[radius:-radius, radius:-radius])
+    sobel = [
+        cv2.Sobel(image, cv2.CV_64F, dx, 1 - dx, ksize=3, borderType=cv2.BORDER_REFLECT)
+        for dx in (1, 0)
+    ]
+    assert np.allclose(metrics._gradient_magnitude(image), np.hypot(*sobel))
+    mask = RNG.random((37, 53)) < 0.8
+    counts = cv2.boxFilter(
+        mask.astype(np.float64), -1, (7, 7), normalize=False, anchor=(0, 0),
+        borderType=cv2.BORDER_CONSTANT,
+    )  # fmt: skip
+    assert np.array_equal(metrics.window_sums(mask, 7), counts.astype(np.int64))

@@ -82,3 +82,44 @@ def test_same_seed_same_holes(pool: ObjectMaskPool) -> None:
     other = sampler.sample(np.random.default_rng(8), SIZE)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other)
+
+
+def test_a_placed_object_is_the_silhouette_warped_as_opencv_warps_it(
+    pool: ObjectMaskPool,
+) -> None:
+    # Drawn without OpenCV (the GPU machine has none), checked against it.
+    from iic_engine.training.hole_synthesis import _place_object
+
+    for seed, shape in enumerate(pool.masks[:20]):
+        placed = _place_object(np.random.default_rng(seed), shape, 0.2, SIZE, 45)
+        rng = np.random.default_rng(seed)
+        flipped = shape[:, ::-1] if rng.random() < 0.5 else shape
+        h, w = flipped.shape
+        scale = np.sqrt(0.2 * SIZE * SIZE / max(int(flipped.sum()), 1))
+        angle = rng.uniform(-45, 45)
+        cos, sin = abs(np.cos(np.radians(angle))), abs(np.sin(np.radians(angle)))
+        half_x, half_y = scale * (w * cos + h * sin) / 2, scale * (w * sin + h * cos) / 2
+        centre_x = rng.uniform(min(half_x, SIZE - half_x), max(half_x, SIZE - half_x))
+        centre_y = rng.uniform(min(half_y, SIZE - half_y), max(half_y, SIZE - half_y))
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        matrix[:, 2] += (centre_x - w / 2, centre_y - h / 2)
+        silhouette = np.ascontiguousarray(flipped, dtype=np.uint8) * 255
+        expected = cv2.warpAffine(silhouette, matrix, (SIZE, SIZE), flags=cv2.INTER_LINEAR) > 127
+        assert expected.sum() > 0
+        assert (placed ^ expected).sum() <= 0.01 * expected.sum() + 2
+
+
+def test_a_stroke_covers_what_opencvs_thick_polyline_covers() -> None:
+    from iic_engine.training.hole_synthesis import _draw_capsule
+
+    rng = np.random.default_rng(5)
+    for width in (3, 9, 20):
+        points = np.round(rng.uniform(0, SIZE - 1, (5, 2)))
+        drawn = np.zeros((SIZE, SIZE), np.uint8)
+        for start, end in zip(points[:-1], points[1:], strict=True):
+            _draw_capsule(drawn, start, end, (width + 1) / 2)
+        expected = np.zeros_like(drawn)
+        cv2.polylines(expected, [points.astype(np.int32)], False, color=1, thickness=width)
+        for x, y in points.astype(int):
+            cv2.circle(expected, (int(x), int(y)), width // 2, color=1, thickness=-1)
+        assert (drawn != expected).sum() <= 0.2 * expected.sum()

@@ -1,6 +1,7 @@
 """Image-quality metrics of §4.2: L1, PSNR and SSIM on images with values in [0,1].
 
 Images are float arrays (H,W) or (H,W,C) in [0,1]; colour metrics average over channels.
+NumPy only: training and `eval` run where OpenCV is not installed (the GPU machine's image).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 # Identical images have infinite PSNR; a cap keeps per-bin means finite.
@@ -47,9 +47,10 @@ def _gaussian_window() -> np.ndarray:
 
 def _local_mean(channel: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Gaussian-weighted local mean, only where the window fits ("valid", as in Wang et al.)."""
-    filtered = cv2.sepFilter2D(channel, cv2.CV_64F, window, window, borderType=cv2.BORDER_REFLECT)
-    radius = SSIM_WINDOW // 2
-    return filtered[radius:-radius, radius:-radius]
+    height, width = channel.shape
+    size = window.shape[0]
+    rows = sum(w * channel[i : height - size + 1 + i] for i, w in enumerate(window))
+    return sum(w * rows[:, i : width - size + 1 + i] for i, w in enumerate(window))
 
 
 def _ssim_channel(a: np.ndarray, b: np.ndarray, window: np.ndarray) -> float:
@@ -121,8 +122,11 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 def _gradient_magnitude(luma: np.ndarray) -> np.ndarray:
     # The 3×3 Sobel pair with reflected borders, as scipy.ndimage.sobel's default mode.
-    along_x = cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
-    along_y = cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    padded = np.pad(luma, 1, mode="symmetric")
+    step_x = padded[:, 2:] - padded[:, :-2]
+    step_y = padded[2:] - padded[:-2]
+    along_x = step_x[:-2] + 2 * step_x[1:-1] + step_x[2:]
+    along_y = step_y[:, :-2] + 2 * step_y[:, 1:-1] + step_y[:, 2:]
     return np.hypot(along_x, along_y)
 
 
@@ -156,21 +160,27 @@ def patch_swd(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
 def _patch_positions(hole: np.ndarray) -> np.ndarray:
     """(n,2) top-left corners of the patches wholly inside the hole, at most
     TEXTURE_MAX_PATCHES of them, drawn with a fixed seed."""
-    counts = cv2.boxFilter(
-        hole.astype(np.float64),
-        -1,
-        (TEXTURE_PATCH, TEXTURE_PATCH),
-        normalize=False,
-        anchor=(0, 0),
-        borderType=cv2.BORDER_CONSTANT,
-    )
-    corners = np.argwhere(counts >= TEXTURE_PATCH * TEXTURE_PATCH - 0.5)
+    corners = np.argwhere(window_sums(hole, TEXTURE_PATCH) == TEXTURE_PATCH * TEXTURE_PATCH)
     if corners.shape[0] > TEXTURE_MAX_PATCHES:
         pick = np.random.default_rng(TEXTURE_SEED).choice(
             corners.shape[0], TEXTURE_MAX_PATCHES, replace=False
         )
         corners = corners[np.sort(pick)]
     return corners
+
+
+def window_sums(mask: np.ndarray, size: int) -> np.ndarray:
+    """(H,W) int: how many of mask's pixels lie in the size×size window whose top-left
+    corner is each pixel (none counted outside the image), by an integral image."""
+    height, width = mask.shape
+    padded = np.pad(mask.astype(np.int64), ((1, size), (1, size)))
+    integral = padded.cumsum(0).cumsum(1)
+    return (
+        integral[size : size + height, size : size + width]
+        - integral[:height, size : size + width]
+        - integral[size : size + height, :width]
+        + integral[:height, :width]
+    )
 
 
 def _mean_free_patches(luma: np.ndarray, corners: np.ndarray) -> np.ndarray:

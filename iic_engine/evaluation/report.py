@@ -1,6 +1,7 @@
 """The dev-eval report (§4.2–4.3): per hole-ratio bin mean L1 / PSNR / SSIM and the texture
-measures (gradient ratio, patch SWD) for the model and, in the same run, OpenCV Telea and
-PatchMatch (when PyPatchMatch is installed); the Tab. 2 confidence split; a contact sheet.
+measures (gradient ratio, patch SWD) for the model and, in the same run, OpenCV Telea (when
+OpenCV is installed: not on the GPU machine) and PatchMatch (when PyPatchMatch is); the
+Tab. 2 confidence split; a contact sheet.
 
 Whole-image metrics on values in [0,1], results composited (pixels outside the hole are the
 input's). The Tab. 2 split pools hole pixels over all images (an image contributes its
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -138,10 +138,20 @@ class EvalReport:
     sheet: np.ndarray
 
 
-def telea(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, None]:
-    """OpenCV's Telea fast marching, the floor every method must beat."""
-    filled = cv2.inpaint(image, hole.astype(np.uint8) * 255, TELEA_RADIUS, cv2.INPAINT_TELEA)
-    return np.where(hole[..., None], filled, image), None
+def telea() -> Fill | None:
+    """OpenCV's Telea fast marching, the floor every method must beat, when OpenCV is
+    installed (a test, benchmark and `train` extra dependency)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+
+    def fill(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, None]:
+        mask = hole.astype(np.uint8) * 255
+        filled = cv2.inpaint(image, mask, TELEA_RADIUS, cv2.INPAINT_TELEA)
+        return np.where(hole[..., None], filled, image), None
+
+    return fill
 
 
 def patchmatch() -> Fill | None:
@@ -161,11 +171,9 @@ def patchmatch() -> Fill | None:
 
 
 def peers() -> dict[str, Fill]:
-    found: dict[str, Fill] = {"telea": telea}
-    texture_peer = patchmatch()
-    if texture_peer is not None:
-        found["patchmatch"] = texture_peer
-    return found
+    """The peers installed here, by name: "telea", "patchmatch"."""
+    found = {"telea": telea(), "patchmatch": patchmatch()}
+    return {name: peer for name, peer in found.items() if peer is not None}
 
 
 def _sheet_row(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,6 +34,14 @@ MASKS_FOLDER = "masks"
 PACK_SUMMARY = "pack.json"
 # Validation holes come from their own seed so they never change with the training seed.
 VALIDATION_SEED = 400
+
+
+def nearest_resize(mask: np.ndarray, size: int) -> np.ndarray:
+    """(h,w) → (size,size) by nearest neighbour, output pixel i taking input ⌊i·h/size⌋
+    (OpenCV's INTER_NEAREST, which the GPU machine's image lacks)."""
+    rows = np.arange(size) * mask.shape[0] // size
+    cols = np.arange(size) * mask.shape[1] // size
+    return mask[rows[:, None], cols]
 
 
 def _name_hash(name: str) -> int:
@@ -149,11 +156,9 @@ class BatchPlanner(Dataset[BatchPlan]):
         salient = self.salient[photo]
         if salient is not None:
             top, left, side, flip = box
-            salient = cv2.resize(
-                salient[top : top + side, left : left + side].astype(np.uint8),
-                (self.config.crop, self.config.crop),
-                interpolation=cv2.INTER_NEAREST,
-            ).astype(bool)
+            salient = nearest_resize(
+                salient[top : top + side, left : left + side], self.config.crop
+            )
             if flip:
                 salient = salient[:, ::-1]
         return self.sampler.sample(rng, self.config.crop, salient)

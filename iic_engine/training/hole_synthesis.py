@@ -6,6 +6,7 @@ mixed in a configurable ratio. For photos with a salient-object mask, a configur
 of holes has the salient object subtracted: the "distractor behind the main subject" case.
 
 Everything is drawn from the `numpy.random.Generator` passed in, so a seed fixes the hole.
+Rasterised with NumPy alone: training runs where OpenCV is not installed (the GPU machine).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -63,15 +63,28 @@ def _place_object(
     # The centre is drawn so the object lies inside the image whenever it fits.
     centre_x = rng.uniform(min(half_x, size - half_x), max(half_x, size - half_x))
     centre_y = rng.uniform(min(half_y, size - half_y), max(half_y, size - half_y))
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    matrix[:, 2] += (centre_x - w / 2, centre_y - h / 2)
-    warped = cv2.warpAffine(
-        np.ascontiguousarray(shape, dtype=np.uint8) * 255,
-        matrix,
-        (size, size),
-        flags=cv2.INTER_LINEAR,
+    # Rotation by `angle` (degrees, counter-clockwise on screen) and scaling about the
+    # silhouette's centre, which lands on (centre_x, centre_y).
+    alpha, beta = scale * math.cos(math.radians(angle)), scale * math.sin(math.radians(angle))
+    linear = np.array([[alpha, beta], [-beta, alpha]])
+    offset = np.array([centre_x, centre_y]) - linear @ np.array([w / 2, h / 2])
+    return _warp_bilinear(shape, linear, offset, size)
+
+
+def _warp_bilinear(
+    mask: np.ndarray, linear: np.ndarray, offset: np.ndarray, size: int
+) -> np.ndarray:
+    """The size×size image of `mask` under x ↦ linear·x + offset (x, y order, pixel centres
+    at integers), bilinear, nothing outside, thresholded at one half."""
+    inverse = np.linalg.inv(linear)
+    # Pillow maps output pixel centres at +0.5 to input positions with centres at +0.5.
+    shift = 0.5 - inverse @ (offset + 0.5)
+    coefficients = (*inverse[0], shift[0], *inverse[1], shift[1])
+    image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8) * 255)
+    warped = image.transform(
+        (size, size), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
     )
-    return warped > 127
+    return np.asarray(warped) > 127
 
 
 def _stroke(rng: np.random.Generator, hole: np.ndarray, config: HoleConfig) -> None:
@@ -98,10 +111,32 @@ def _stroke(rng: np.random.Generator, hole: np.ndarray, config: HoleConfig) -> N
                 float(np.clip(y + length * math.sin(angle), 0, size - 1)),
             )
         )
-    polyline = np.round(np.array(points)).astype(np.int32)
-    cv2.polylines(hole, [polyline], isClosed=False, color=1, thickness=width)
-    for x, y in polyline:
-        cv2.circle(hole, (int(x), int(y)), width // 2, color=1, thickness=-1)
+    polyline = np.round(np.array(points))
+    for start, end in zip(polyline[:-1], polyline[1:], strict=True):
+        # Half a pixel past the nominal half-width: the cover of a thick line drawn by
+        # OpenCV (the trainer's earlier brush), so the hole-size spread stays as tuned.
+        _draw_capsule(hole, start, end, (width + 1) / 2)
+
+
+def _draw_capsule(hole: np.ndarray, start: np.ndarray, end: np.ndarray, radius: float) -> None:
+    """Set the pixels within `radius` of the segment start–end (x, y): a brush stroke with
+    round ends, so consecutive segments join without gaps."""
+    low = np.maximum(np.floor(np.minimum(start, end) - radius), 0).astype(int)
+    high = np.minimum(np.ceil(np.maximum(start, end) + radius) + 1, hole.shape[::-1]).astype(int)
+    ys, xs = np.mgrid[low[1] : high[1], low[0] : high[0]].astype(np.float64)
+    direction = end - start
+    length_squared = float(direction @ direction)
+    along = 0.0
+    if length_squared > 0:
+        along = np.clip(
+            ((xs - start[0]) * direction[0] + (ys - start[1]) * direction[1]) / length_squared, 0, 1
+        )
+    distance_squared = (xs - start[0] - along * direction[0]) ** 2 + (
+        ys - start[1] - along * direction[1]
+    ) ** 2
+    hole[low[1] : high[1], low[0] : high[0]] |= (distance_squared <= radius * radius).astype(
+        hole.dtype
+    )
 
 
 class HoleSampler:

@@ -84,13 +84,17 @@ def validation_psnr(
     return float(np.mean(scores))
 
 
-def telea_validation_psnr(photos: list[torch.Tensor], plan: BatchPlan, crop: int) -> float:
-    """The same score for OpenCV Telea: the floor the model's validation PSNR should clear."""
+def telea_validation_psnr(photos: list[torch.Tensor], plan: BatchPlan, crop: int) -> float | None:
+    """The same score for OpenCV Telea: the floor the model's validation PSNR should clear
+    (None where OpenCV is not installed, as on the GPU machine)."""
+    fill = telea()
+    if fill is None:
+        return None
     images, holes = assemble_batch(photos, plan, crop)
     scores = []
     for image, hole in zip(images.cpu(), holes.cpu(), strict=True):
         truth = ((image.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
-        filled, _ = telea(truth, hole[0].numpy() > 0.5)
+        filled, _ = fill(truth, hole[0].numpy() > 0.5)
         scores.append(psnr(filled / 255.0, truth / 255.0))
     return float(np.mean(scores))
 
@@ -189,8 +193,9 @@ def train(config: TrainingConfig) -> TrainingSummary:
                 "validation_psnr_first_guess": first_guess,
             },
         )
+        floor = "n/a (OpenCV not installed)" if reference is None else f"{reference:.3f}"
         print(
-            f"step={step} validation_psnr_telea={reference:.3f} (the floor to beat) "
+            f"step={step} validation_psnr_telea={floor} (the floor to beat) "
             f"validation_psnr_first_guess={first_guess:.3f} (what the networks refine)",
             flush=True,
         )
