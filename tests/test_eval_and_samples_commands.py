@@ -145,6 +145,7 @@ def test_the_device_rounds_commands_run_without_the_packages_the_gpu_image_lacks
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = (out / "report.md").read_text()
-    assert "| model | PSNR |" in report
+    assert "| model | PSNR |" in report and "| telea |" not in report
+    assert (out / "contact_sheet.png").is_file()
     # The control: blocked this way, the daemon (which needs them) does not start.
     assert without("serve", "--help").returncode != 0

@@ -177,13 +177,14 @@ def peers() -> dict[str, Fill]:
 
 
 def _sheet_row(
-    sample: EvalSample, result: np.ndarray, peer: np.ndarray, confidence: np.ndarray
+    sample: EvalSample, result: np.ndarray, peer: np.ndarray | None, confidence: np.ndarray
 ) -> list[np.ndarray]:
+    peers = [] if peer is None else [peer]
     return [
         tint_hole(sample.image, sample.hole),
         sample.image,
         result,
-        peer,
+        *peers,
         grey_tile(confidence),
     ]
 
@@ -195,8 +196,8 @@ def evaluate(
     compared: dict[str, Fill] | None = None,
 ) -> EvalReport:
     """model(image, hole) → (result uint8 (H,W,3), confidence (H,W) in [0,1]); compared:
-    the peers scored in the same run (default: Telea, and PatchMatch when installed). The
-    sheet shows the last peer's fill beside the model's."""
+    the peers scored in the same run (default: those installed, `peers`). The sheet shows
+    the last peer's fill beside the model's, if there is a peer."""
     compared = peers() if compared is None else compared
     methods = {"model": MethodScores()} | {name: MethodScores() for name in compared}
     confident = unconfident = RegionError(0.0, 0.0, 0)
@@ -207,7 +208,7 @@ def evaluate(
         result, confidence = model(sample.image, sample.hole)
         assert confidence is not None
         methods["model"].add(label, result, sample.image, sample.hole)
-        peer_result = result
+        peer_result = None
         for name, peer in compared.items():
             peer_result = peer(sample.image, sample.hole)[0]
             methods[name].add(label, peer_result, sample.image, sample.hole)
