@@ -772,8 +772,12 @@ def test_the_shortcut_holds_with_a_document_open_and_runs_the_removal(gui_report
 
 
 def test_the_gui_thread_never_stalls_while_a_slow_daemon_works(gui_report: dict) -> None:
+    # Measured until the result is written: writing the new layer is Krita's work on its
+    # GUI thread (it once took 105 ms on a loaded 2-core machine), not a wait on the daemon.
     assert gui_report["message"].startswith("Object removed")
-    timing = {k: gui_report[k] for k in ("longest_stall_ended_s", "removal_took_s")}
+    timing = {
+        k: gui_report[k] for k in ("longest_stall_ended_s", "removal_took_s", "result_stall_ms")
+    }
     assert gui_report["longest_stall_ms"] < LONGEST_GUI_STALL_MS, (
         gui_report["longest_stall_ms"],
         timing,
