@@ -93,7 +93,14 @@ class Daemon:
         self._events: queue.Queue[WorkerEvent] = queue.Queue()
         self._wake = router.context.socket(zmq.PULL)
         self._wake.bind(WAKE_ENDPOINT)
-        self._wake_push = threading.local()
+        # Made here, before any connection arrives, not on a worker's first event: a socket
+        # costs a descriptor, and with idle connections holding every descriptor the daemon may
+        # open, a lazily made one failed (EMFILE) and killed the worker with its job unanswered.
+        wake_push = router.context.socket(zmq.PUSH)
+        wake_push.setsockopt(zmq.LINGER, 0)
+        wake_push.connect(WAKE_ENDPOINT)
+        self._wake_push: zmq.Socket | None = wake_push  # None once the loop has shut down
+        self._wake_push_lock = threading.Lock()  # a ZeroMQ socket is one thread's at a time
         self._handlers: dict[type, Callable[[bytes, str, Any], None]] = {
             protocol.Hello: self._on_hello,
             protocol.Submit: self._on_submit,
@@ -106,14 +113,10 @@ class Daemon:
     def post(self, event: WorkerEvent) -> None:
         """Called from worker threads."""
         self._events.put(event)
-        push = getattr(self._wake_push, "socket", None)
-        if push is None:
-            push = self._router.context.socket(zmq.PUSH)
-            push.setsockopt(zmq.LINGER, 0)
-            push.connect(WAKE_ENDPOINT)
-            self._wake_push.socket = push
-        with contextlib.suppress(zmq.Again):  # the loop has wake-ups pending already
-            push.send(b"", zmq.NOBLOCK)
+        # Only a wake-up: the loop relays queued events at least every STOP_CHECK_MS anyway.
+        with self._wake_push_lock, contextlib.suppress(zmq.Again):  # wake-ups pending already
+            if self._wake_push is not None:
+                self._wake_push.send(b"", zmq.NOBLOCK)
 
     def serve(self, stop: threading.Event) -> None:
         poller = zmq.Poller()
@@ -501,6 +504,10 @@ class Daemon:
                 ),
             )
         self._jobs.clear()
+        with self._wake_push_lock:
+            if self._wake_push is not None:
+                self._wake_push.close(linger=0)
+                self._wake_push = None
         self._wake.close(linger=0)
 
 

@@ -386,6 +386,7 @@ def test_idle_connections_do_not_lock_a_real_client_out(tmp_path: Path) -> None:
     port = int(read_connection_file(daemon.connection_file).endpoint.rsplit(":", 1)[1])
     idle: list[socket.socket] = []
     refusals: list[ClientError] = []
+    early_client = DaemonClient.connect(daemon.connection_file)  # in before the idle ones
     try:
         for _ in range(IDLE_CONNECTIONS):
             connection = socket.socket()
@@ -395,6 +396,10 @@ def test_idle_connections_do_not_lock_a_real_client_out(tmp_path: Path) -> None:
         # The situation of the issue: every descriptor the daemon may open is taken.
         descriptors = Path(f"/proc/{daemon.process.pid}/fd")
         assert wait_until(lambda: len(list(descriptors.iterdir())) >= FD_LIMIT - 1, 30)
+        # A job run now needs no new descriptor: its events reach the loop and the client (the
+        # worker once made its wake-up socket on its first event, failed, and died silently).
+        early_result = early_client.submit(sample_image(7).request()).wait(timeout_s=60)
+        assert early_result.width == 64
         deadline = time.monotonic() + 120
         served = False
         while not served and time.monotonic() < deadline:
@@ -408,6 +413,7 @@ def test_idle_connections_do_not_lock_a_real_client_out(tmp_path: Path) -> None:
         assert all(error.code == ErrorCode.BUSY for error in refusals), refusals
         assert not any(isinstance(error, DaemonNotRunning) for error in refusals)
     finally:
+        early_client.close()
         for connection in idle:
             connection.close()
         daemon.stop()
