@@ -51,8 +51,19 @@ class XEvent(ctypes.Union):
     _fields_ = [("xkey", XKeyEvent), ("pad", ctypes.c_long * 24)]
 
 
+# Xlib's default error handler ends the process. A window can go between XQueryTree and
+# the reading of its title (GIMP's splash or a plug-in's window closing): a BadWindow then
+# killed this presser, no key came, and GIMP waited on its dialog until the test's watchdog
+# (300 s) — the GUI test's hang. Such a window is simply not the one wanted.
+X_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+IGNORE_X_ERRORS = X_ERROR_HANDLER(lambda display, error: 0)  # kept alive for Xlib
+
+
 def load_xlib():
     xlib = ctypes.cdll.LoadLibrary("libX11.so.6")
+    xlib.XSetErrorHandler.restype = ctypes.c_void_p
+    xlib.XSetErrorHandler.argtypes = [X_ERROR_HANDLER]
+    xlib.XSetErrorHandler(IGNORE_X_ERRORS)
     xlib.XOpenDisplay.restype = ctypes.c_void_p
     xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
     xlib.XDefaultRootWindow.restype = Window
@@ -199,9 +210,12 @@ def main():
         if key == UNDO_KEY:
             press_undo(xlib, display, deadline)
             continue
-        wait_for(lambda: find_window(xlib, display, title), deadline, f"the {title!r} dialog")
-        time.sleep(SETTLE_S)
-        press(xlib, display, find_window(xlib, display, title), key, MOD1_MASK)
+        dialog = None
+        while dialog is None:  # a dialog that went while settling is waited for again
+            wait_for(lambda: find_window(xlib, display, title), deadline, f"the {title!r} dialog")
+            time.sleep(SETTLE_S)
+            dialog = find_window(xlib, display, title)
+        press(xlib, display, dialog, key, MOD1_MASK)
         print(f"pressed Alt+{key} in {title!r}", flush=True)
         wait_for(lambda: not find_window(xlib, display, title), deadline, "the dialog to close")
 

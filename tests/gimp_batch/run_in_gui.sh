@@ -12,7 +12,12 @@ export DISPLAY=:7 GDK_CORE_DEVICE_EVENTS=1  # see press_dialog_buttons.py
 python3 "$here/press_dialog_buttons.py" "Remove Object" 240 "$@" &
 presser=$!
 gimp-3.0 --no-splash --quit -d -f --batch-interpreter python-fu-eval \
-  -b "exec(open(\"$here/run_scenarios.py\").read())"
-gimp_status=$?
-wait "$presser" || exit 1
-exit "$gimp_status"
+  -b "exec(open(\"$here/run_scenarios.py\").read())" &
+gimp=$!
+# A presser that gave up leaves GIMP waiting on a dialog: end it now, not at the watchdog.
+if ! wait "$presser"; then
+  echo "run_in_gui.sh: the dialog presser failed; stopping GIMP" >&2
+  kill "$gimp"
+  exit 1
+fi
+wait "$gimp"
