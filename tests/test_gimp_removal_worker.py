@@ -91,6 +91,36 @@ def test_helper_reports_the_daemons_refusal_as_a_failure(helper_env: dict[str, s
         removal_worker.run_removal(request, lambda event: None)
 
 
+def test_the_helper_ends_cleanly_while_the_plugin_still_holds_its_stdin(
+    helper_env: dict[str, str],
+) -> None:
+    """After the result the helper exits by itself, status 0, whether or not the plug-in has
+    closed its end yet (its reader of stdin once held the stream's lock, and Python aborted
+    at exit with "Fatal Python error: _enter_buffered_busy": GIMP's log showed it)."""
+    helper = subprocess.Popen(
+        [sys.executable, str(PLUGIN_DIR / "removal_worker.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=helper_env,
+    )
+    assert helper.stdin is not None and helper.stdout is not None and helper.stderr is not None
+    try:
+        removal_worker.write_frame(helper.stdin, _request(64, iterations=1))
+        while (event := removal_worker.read_frame(helper.stdout)) is not None:
+            if event["kind"] != "progress":
+                break
+        assert event is not None and event["kind"] == "result", event
+        status = helper.wait(timeout=30)  # stdin still open
+        errors = helper.stderr.read().decode(errors="replace")
+    finally:
+        helper.stdin.close()
+        helper.kill()
+        helper.wait()
+    assert status == 0, errors
+    assert "Fatal Python error" not in errors, errors
+
+
 def test_a_vanished_plugin_cancels_the_running_job(
     daemon: DaemonProcess, helper_env: dict[str, str]
 ) -> None:

@@ -14,6 +14,7 @@ parent → helper: one map of `RemovalRequest` fields; helper → parent: maps w
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 import subprocess
 import sys
@@ -111,7 +112,11 @@ def _relay_until_done(
 
 
 def _wait_for_eof(stream: IO[bytes], parent_gone: threading.Event) -> None:
-    while stream.read(1 << 16):
+    # The descriptor, not the buffered stream: a read blocked on the stream holds its lock,
+    # and Python aborted at exit ("Fatal Python error: _enter_buffered_busy") when the result
+    # was out before the plug-in closed its end. Only the end matters; the request was read.
+    descriptor = stream.fileno()
+    while os.read(descriptor, 1 << 16):
         pass
     parent_gone.set()
 
