@@ -176,7 +176,7 @@ def add_arguments(procedure: Gimp.Procedure) -> None:
     )
     procedure.add_choice_argument(
         "result",
-        "_Result",
+        "R_esult goes to",
         "Where the fill goes: a new layer above (the layer stays as it was), or merged into "
         "the layer itself in one undo step.",
         result_choice,
