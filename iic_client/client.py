@@ -7,6 +7,7 @@ and the standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -105,10 +106,10 @@ class DaemonClient:
     def __init__(self, info: ConnectionInfo, timeout_s: float) -> None:
         self._info = info
         self._secret = info.secret_bytes
-        self._timeout_s = timeout_s
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        self._set_timeout(timeout_s)
         try:
             secure_client_socket(self._socket, self._secret)
         except CurveUnavailable as error:
@@ -159,7 +160,7 @@ class DaemonClient:
                 raise _unanswered_hello(info, timeout_s, visible, silence) from None
             raise
         client._stop_probing()
-        client._timeout_s = timeout_s
+        client._set_timeout(timeout_s)
         return client
 
     def hello(self) -> dict[str, Any]:
@@ -235,11 +236,11 @@ class DaemonClient:
         with self._lock:
             self._jobs[job.id] = job
             # Declared first: a shape or a queue the daemon refuses costs no pixel on the wire.
-            self._socket.send_multipart(self._session.encode(submit))
+            self._send(self._session.encode(submit))
             self._last_heard = time.monotonic()
             self._wait_for_daemon(job, lambda: job._pixels_wanted)
             if job._error is None:
-                self._socket.send_multipart(self._session.encode(pixels), copy=False)
+                self._send(self._session.encode(pixels), copy=False)
                 self._wait_for_daemon(job, lambda: job._accepted)
         if job._error is not None:
             raise job._error
@@ -273,7 +274,7 @@ class DaemonClient:
             else:
                 frames = self._session.encode(message, message_id)
             self._awaiting.add(message_id)
-            self._socket.send_multipart(frames)
+            self._send(frames)
             deadline = time.monotonic() + self._timeout_s
             try:
                 while message_id not in self._replies:
@@ -304,7 +305,7 @@ class DaemonClient:
     def _pump(self, timeout_s: float) -> bool:
         """Receive everything waiting (waiting up to `timeout_s` for the first); False if none."""
         if self._jobs and time.monotonic() - self._last_ping >= PING_INTERVAL_S:
-            self._socket.send_multipart(self._session.encode(protocol.Ping()))
+            self._send(self._session.encode(protocol.Ping()))
             self._last_ping = time.monotonic()
         received = False
         timeout_ms = max(0, int(timeout_s * 1000))
@@ -355,8 +356,25 @@ class DaemonClient:
                 )
 
     def _send_cancel(self, job_id: str) -> None:
-        with self._lock:
-            self._socket.send_multipart(self._session.encode(protocol.Cancel(job_id)))
+        # A cancel nobody can take needs no answer: the daemon drops a silent client's jobs.
+        with self._lock, contextlib.suppress(ClientError):
+            self._send(self._session.encode(protocol.Cancel(job_id)))
+
+    def _set_timeout(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._socket.setsockopt(zmq.SNDTIMEO, max(1, int(timeout_s * 1000)))
+
+    def _send(self, frames: list[Any], copy: bool = True) -> None:
+        """Send, waiting at most the timeout for a connection to take `frames`: with none up
+        a send waits for one, and a peer at the endpoint that is not the daemon (another
+        program on its port, without CURVE) fails every handshake, so that wait never ended."""
+        try:
+            self._socket.send_multipart(frames, copy=copy)
+        except zmq.Again:
+            raise ClientError(
+                ErrorCode.NO_REPLY,
+                f"The daemon did not take the message within {self._timeout_s:g} s. {START_HINT}",
+            ) from None
 
     def _stop_probing(self) -> Silence:
         """Why the daemon has not answered so far; stops watching the connection."""

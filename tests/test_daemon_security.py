@@ -293,6 +293,43 @@ def test_a_fake_daemon_without_the_secret_learns_nothing(
         context.destroy(linger=0)
 
 
+def test_a_hello_to_a_peer_that_fails_every_handshake_ends_at_its_timeout() -> None:
+    """Another ZeroMQ program on the daemon's port, without CURVE: each handshake fails, so
+    no connection is ever up to take the hello. Its send once waited for one for good (the
+    fake-daemon test above hung a CI run when the first failure came before the hello)."""
+    context = zmq.Context()
+    plain = context.socket(zmq.ROUTER)
+    port = plain.bind_to_random_port("tcp://127.0.0.1")
+    info = ConnectionInfo(
+        f"tcp://127.0.0.1:{port}",
+        os.urandom(protocol.SECRET_BYTES).hex(),
+        protocol.PROTOCOL_VERSION,
+        protocol.SIGNATURE_SCHEME,
+        os.getpid(),
+    )
+    client = DaemonClient(info, timeout_s=1.0)
+    outcome: list[BaseException] = []
+
+    def say_hello() -> None:
+        try:
+            client.hello()
+        except BaseException as error:  # handed to the test's thread
+            outcome.append(error)
+
+    hello = threading.Thread(target=say_hello, daemon=True)
+    try:
+        time.sleep(1.0)  # the first handshake has failed by now
+        hello.start()
+        hello.join(10)
+        assert not hello.is_alive(), "the hello never returned"
+        assert len(outcome) == 1 and isinstance(outcome[0], ClientError), outcome
+        assert outcome[0].code == ErrorCode.NO_REPLY
+    finally:
+        if not hello.is_alive():  # a hung hello holds the client's lock: leave it be
+            client.close()
+        context.destroy(linger=0)
+
+
 def test_an_endpoint_nobody_listens_on_is_not_running_not_busy(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]  # free once closed
