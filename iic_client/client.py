@@ -235,13 +235,17 @@ class DaemonClient:
             )
         with self._lock:
             self._jobs[job.id] = job
-            # Declared first: a shape or a queue the daemon refuses costs no pixel on the wire.
-            self._send(self._session.encode(submit))
-            self._last_heard = time.monotonic()
-            self._wait_for_daemon(job, lambda: job._pixels_wanted)
-            if job._error is None:
-                self._send(self._session.encode(pixels), copy=False)
-                self._wait_for_daemon(job, lambda: job._accepted)
+            try:
+                # Declared first: a shape or a queue the daemon refuses costs no pixel on the wire.
+                self._send(self._session.encode(submit))
+                self._last_heard = time.monotonic()
+                self._wait_for_daemon(job, lambda: job._pixels_wanted)
+                if job._error is None:
+                    self._send(self._session.encode(pixels), copy=False)
+                    self._wait_for_daemon(job, lambda: job._accepted)
+            except ClientError:
+                self._jobs.pop(job.id, None)  # never taken: nothing to ping or cancel for it
+                raise
         if job._error is not None:
             raise job._error
         return job
@@ -274,9 +278,9 @@ class DaemonClient:
             else:
                 frames = self._session.encode(message, message_id)
             self._awaiting.add(message_id)
-            self._send(frames)
-            deadline = time.monotonic() + self._timeout_s
             try:
+                self._send(frames)
+                deadline = time.monotonic() + self._timeout_s
                 while message_id not in self._replies:
                     if not self._pump(deadline - time.monotonic()):
                         raise ClientError(
@@ -295,7 +299,6 @@ class DaemonClient:
         deadline = time.monotonic() + self._timeout_s
         while not answered() and job._error is None:
             if not self._pump(deadline - time.monotonic()):
-                self._jobs.pop(job.id, None)
                 raise ClientError(
                     ErrorCode.NO_REPLY,
                     f"The daemon did not accept the job within {self._timeout_s:g} s. "

@@ -324,6 +324,7 @@ def test_a_hello_to_a_peer_that_fails_every_handshake_ends_at_its_timeout() -> N
         assert not hello.is_alive(), "the hello never returned"
         assert len(outcome) == 1 and isinstance(outcome[0], ClientError), outcome
         assert outcome[0].code == ErrorCode.NO_REPLY
+        assert not client._awaiting, "the unsent hello is still awaited"
     finally:
         if not hello.is_alive():  # a hung hello holds the client's lock: leave it be
             client.close()
