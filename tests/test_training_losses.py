@@ -12,6 +12,7 @@ from iic_engine.training.losses import (
     confidence_loss,
     discriminator_loss,
     inpainting_loss,
+    structure_loss,
 )
 
 
@@ -75,3 +76,22 @@ def test_a_pixel_is_trusted_when_its_error_summed_over_channels_is_below_lambda(
     confidence_loss(y, x, x * (1 - m), m, c, lambda image: torch.zeros(1), 0.1).backward()
     gradient = c.grad.flatten()
     assert gradient[0] < 0 < gradient[25]
+
+
+def test_structure_loss_scores_the_composite_s_low_frequencies_by_squared_error() -> None:
+    target = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    # Outside the hole the composite is the target: what the output says there is not scored.
+    elsewhere = target + 5 * (1 - hole)
+    assert structure_loss(elsewhere, target, hole, sigma=2.0) == 0
+    # A ±0.2 checkerboard and a +0.2 offset have the same L1; only the offset moves the
+    # low frequencies, so it costs far more.
+    rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = ((rows + cols) % 2 * 2 - 1).float() * 0.2
+    grain = structure_loss(target + checker, target, hole, sigma=2.0)
+    offset = structure_loss(target + 0.2, target, hole, sigma=2.0)
+    assert grain < 0.01 * offset
+    # Squared, not absolute: twice the offset costs four times as much.
+    doubled = structure_loss(target + 0.4, target, hole, sigma=2.0)
+    assert float(doubled) == pytest.approx(4 * float(offset), rel=1e-4)

@@ -256,6 +256,7 @@ def test_reconstruction_only_run_leaves_the_discriminator_untouched(
     config = dataclasses.replace(base, loss=losses)
     summary = train(config)
     assert summary.last_step == 2 and summary.last_losses["discriminator"] == 0
+    assert "structure" not in summary.last_losses  # its weight is 0 by default
     assert all(math.isfinite(v) for v in summary.last_losses.values())
     generator, discriminator = Generator(), PatchDiscriminator(config.discriminator)
     modules = {"generator": generator, "discriminator": discriminator}
@@ -263,6 +264,15 @@ def test_reconstruction_only_run_leaves_the_discriminator_untouched(
     load_checkpoint(tmp_path / "l1_only", modules, optimizers, torch.device("cpu"))
     # The generator's Adam has stepped; the discriminator's never has.
     assert optimizers["generator"].state and not optimizers["discriminator"].state
+
+
+def test_a_structure_weight_adds_the_structure_term_to_the_generator_s_losses(
+    data_root: Path, tmp_path: Path
+) -> None:
+    base = _config(data_root, tmp_path / "structure")
+    losses = dataclasses.replace(base.loss, structure_l2_weight=2.0)
+    summary = train(dataclasses.replace(base, loss=losses))
+    assert summary.last_losses["structure"] > 0 and math.isfinite(summary.last_losses["structure"])
 
 
 def test_a_resumed_run_uses_the_learning_rate_of_its_config(tmp_path: Path) -> None:

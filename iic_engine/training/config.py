@@ -69,6 +69,10 @@ class LossConfig:
     coarse_l1_weight: float = 1.0
     # Training runs the confidence feedback this many times (§3.2: "When training, we iterate twice").
     feedback_iterations: int = 2
+    # Not in the paper: the squared error of each pass's composite blurred by
+    # `structure_sigma` px (`losses.structure_loss`); 0 leaves it out.
+    structure_l2_weight: float = 0.0
+    structure_sigma: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from iic_engine.training.losses import (
     confidence_loss,
     discriminator_loss,
     inpainting_loss,
+    structure_loss,
 )
 from iic_engine.training.runtime import Runtime
 
@@ -75,6 +76,8 @@ class GeneratorStage:
             return self.discriminator(image, holes).float()
 
         terms: dict[str, list[torch.Tensor]] = {"coarse": [], "inpainting": [], "confidence": []}
+        if losses.structure_l2_weight > 0:
+            terms["structure"] = []
         for p in passes:
             output, confidence = p.image.float(), p.confidence.float()
             terms["coarse"].append(losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images))
@@ -83,6 +86,11 @@ class GeneratorStage:
                     output, images, p.incomplete, p.hole, discriminate, losses.adversarial_weight
                 )
             )
+            if losses.structure_l2_weight > 0:
+                terms["structure"].append(
+                    losses.structure_l2_weight
+                    * structure_loss(output, images, holes, losses.structure_sigma)
+                )
             # Eq. 3 trains the confidence decoder: the image it attends over is held fixed.
             terms["confidence"].append(
                 confidence_loss(
