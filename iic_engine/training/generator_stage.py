@@ -76,8 +76,6 @@ class GeneratorStage:
             return self.discriminator(image, holes).float()
 
         terms: dict[str, list[torch.Tensor]] = {"coarse": [], "inpainting": [], "confidence": []}
-        if losses.structure_l2_weight > 0:
-            terms["structure"] = []
         for p in passes:
             output, confidence = p.image.float(), p.confidence.float()
             terms["coarse"].append(losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images))
@@ -87,7 +85,7 @@ class GeneratorStage:
                 )
             )
             if losses.structure_l2_weight > 0:
-                terms["structure"].append(
+                terms.setdefault("structure", []).append(
                     losses.structure_l2_weight
                     * structure_loss(output, images, holes, losses.structure_sigma)
                 )
