@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from iic_engine.training.losses import (
+    adversarial_share,
     coarse_loss,
     confidence_loss,
     discriminator_loss,
@@ -95,3 +96,10 @@ def test_structure_loss_scores_the_composite_s_low_frequencies_by_squared_error(
     # Squared, not absolute: twice the offset costs four times as much.
     doubled = structure_loss(target + 0.4, target, hole, sigma=2.0)
     assert float(doubled) == pytest.approx(4 * float(offset), rel=1e-4)
+
+
+def test_the_adversarial_share_is_held_at_zero_then_ramps_linearly_to_one() -> None:
+    shares = [adversarial_share(step, hold_steps=2, ramp_steps=4) for step in range(8)]
+    assert shares == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert adversarial_share(0, hold_steps=0, ramp_steps=0) == 1.0  # the paper's schedule
+    assert adversarial_share(3, hold_steps=3, ramp_steps=0) == 1.0

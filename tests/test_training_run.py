@@ -266,6 +266,44 @@ def test_reconstruction_only_run_leaves_the_discriminator_untouched(
     assert optimizers["generator"].state and not optimizers["discriminator"].state
 
 
+def test_a_held_back_discriminator_trains_but_leaves_the_generator_s_steps_as_l1_only(
+    data_root: Path, tmp_path: Path
+) -> None:
+    base = _config(data_root, tmp_path / "unused")
+    runs = {}
+    for name, losses in (
+        ("held", dataclasses.replace(base.loss, adversarial_hold_steps=2)),
+        (
+            "l1",
+            dataclasses.replace(
+                base.loss, adversarial_weight=0.0, confidence_adversarial_weight=0.0
+            ),
+        ),
+    ):
+        run = dataclasses.replace(base.run, directory=str(tmp_path / name))
+        summary = train(dataclasses.replace(base, run=run, loss=losses))
+        generator, discriminator = Generator(), PatchDiscriminator(base.discriminator)
+        modules = {"generator": generator, "discriminator": discriminator}
+        optimizers = {n: torch.optim.Adam(m.parameters()) for n, m in modules.items()}
+        load_checkpoint(tmp_path / name, modules, optimizers, torch.device("cpu"))
+        runs[name] = (summary, generator, optimizers)
+    held, l1 = runs["held"], runs["l1"]
+    assert (
+        held[0].last_losses["adversarial_share"] == 0 and held[0].last_losses["discriminator"] > 0
+    )
+    assert held[2]["discriminator"].state and not l1[2]["discriminator"].state
+    # D learned, yet the generator took exactly the reconstruction-only steps.
+    for a, b in zip(held[1].state_dict().values(), l1[1].state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_after_the_hold_the_adversarial_weights_ramp_in(data_root: Path, tmp_path: Path) -> None:
+    base = _config(data_root, tmp_path / "ramp")
+    losses = dataclasses.replace(base.loss, adversarial_hold_steps=1, adversarial_ramp_steps=2)
+    summary = train(dataclasses.replace(base, loss=losses))
+    assert summary.last_step == 2 and summary.last_losses["adversarial_share"] == 0.5
+
+
 def test_a_structure_weight_adds_the_structure_term_to_the_generator_s_losses(
     data_root: Path, tmp_path: Path
 ) -> None:

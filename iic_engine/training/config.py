@@ -66,6 +66,13 @@ class LossConfig:
     # favours low confidence while D tells fakes apart; if `hole_confidence` in the log stays
     # near 0 long into a run, lowering this lets λ and the L1 part decide.
     confidence_adversarial_weight: float = 1.0
+    # Not in the paper: for this many steps of a run the generator's losses leave D out
+    # while D trains, then both adversarial weights grow linearly to their values over
+    # `adversarial_ramp_steps`. A fine-tune from reconstruction-trained weights meets a fresh
+    # D: at full weight its first steps are noise that cost the generator 0.7 dB of
+    # validation PSNR in 30 steps (docs/training.md).
+    adversarial_hold_steps: int = 0
+    adversarial_ramp_steps: int = 0
     coarse_l1_weight: float = 1.0
     # Training runs the confidence feedback this many times (§3.2: "When training, we iterate twice").
     feedback_iterations: int = 2
@@ -145,6 +152,8 @@ class TrainingConfig:
             raise ValueError(
                 f"run.precision must be one of {PRECISIONS}, not {self.run.precision!r}"
             )
+        if self.loss.adversarial_hold_steps < 0 or self.loss.adversarial_ramp_steps < 0:
+            raise ValueError("loss.adversarial_hold_steps and _ramp_steps must be 0 or more")
         if self.data.crop % 8:
             raise ValueError(f"data.crop must be a multiple of 8, not {self.data.crop}")
 

@@ -12,6 +12,7 @@ from iic_engine.networks.push_pull_fill import push_pull_fill
 from iic_engine.training.config import TrainingConfig
 from iic_engine.training.feedback_training import FeedbackPass, FeedbackTraining, as_passes
 from iic_engine.training.losses import (
+    adversarial_share,
     coarse_loss,
     confidence_loss,
     discriminator_loss,
@@ -67,7 +68,11 @@ class GeneratorStage:
         return loss.detach()
 
     def _generator_losses(
-        self, images: torch.Tensor, holes: torch.Tensor, passes: list[FeedbackPass]
+        self,
+        images: torch.Tensor,
+        holes: torch.Tensor,
+        passes: list[FeedbackPass],
+        share: float,
     ) -> dict[str, torch.Tensor]:
         losses = self.config.loss
 
@@ -81,7 +86,12 @@ class GeneratorStage:
             terms["coarse"].append(losses.coarse_l1_weight * coarse_loss(p.coarse.float(), images))
             terms["inpainting"].append(
                 inpainting_loss(
-                    output, images, p.incomplete, p.hole, discriminate, losses.adversarial_weight
+                    output,
+                    images,
+                    p.incomplete,
+                    p.hole,
+                    discriminate,
+                    share * losses.adversarial_weight,
                 )
             )
             if losses.structure_l2_weight > 0:
@@ -99,12 +109,12 @@ class GeneratorStage:
                     confidence,
                     discriminate,
                     losses.confidence_lambda,
-                    losses.confidence_adversarial_weight,
+                    share * losses.confidence_adversarial_weight,
                 )
             )
         return {name: torch.stack(values).sum() for name, values in terms.items()}
 
-    def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
+    def train_step(self, images: torch.Tensor, holes: torch.Tensor, step: int) -> dict[str, float]:
         images, holes = self.runtime.layout(images), self.runtime.layout(holes)
         self.generator.train()
         with self.runtime.autocast():
@@ -116,10 +126,13 @@ class GeneratorStage:
         discriminator = (
             self._discriminator_step(images, holes, passes) if adversarial else torch.tensor(0.0)
         )
+        share = adversarial_share(
+            step, losses.adversarial_hold_steps, losses.adversarial_ramp_steps
+        )
         self.discriminator.requires_grad_(False)
         try:
             with self.runtime.autocast():
-                terms = self._generator_losses(images, holes, passes)
+                terms = self._generator_losses(images, holes, passes, share)
             total = torch.stack(list(terms.values())).sum()
             optimizer = self.optimizers["generator"]
             optimizer.zero_grad(set_to_none=True)
@@ -135,6 +148,7 @@ class GeneratorStage:
             "total": float(total.detach()),
             "hole_confidence": float((first.confidence.detach() * first.hole).sum() / hole_pixels),
             "last_hole_share": float(last.hole.sum() / hole_pixels),
+            "adversarial_share": share,
         }
 
     @torch.no_grad()

@@ -44,6 +44,16 @@ def structure_loss(
     return gaussian_blur((output - target) * hole, sigma).square().mean()
 
 
+def adversarial_share(step: int, hold_steps: int, ramp_steps: int) -> float:
+    """The share of its adversarial weights the generator's losses take at `step` (0-based):
+    none while D is held back, then a linear ramp to all of it."""
+    if step < hold_steps:
+        return 0.0
+    if ramp_steps <= 0:
+        return 1.0
+    return min(1.0, (step - hold_steps + 1) / ramp_steps)
+
+
 def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """Eq. 1: E[ReLU(1 − D(x))] + E[ReLU(1 + D(G(z)∘m + z))]."""
     return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()

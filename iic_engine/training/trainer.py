@@ -42,7 +42,9 @@ class Stage(Protocol):
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
-    def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]: ...
+    def train_step(self, images: torch.Tensor, holes: torch.Tensor, step: int) -> dict[str, float]:
+        """One optimisation step; `step` counts the run's steps before it (resumes included)."""
+        ...
 
     def complete(self, images: torch.Tensor, holes: torch.Tensor) -> torch.Tensor: ...
 
@@ -204,7 +206,7 @@ def train(config: TrainingConfig) -> TrainingSummary:
             val_psnr = validate()
     for plan in loader:
         images, holes = assemble_batch(resident, plan, stage.crop)
-        losses = stage.train_step(images, holes)
+        losses = stage.train_step(images, holes, step)
         step += 1
         if runtime.is_main and step % run.log_every_steps == 0:
             record = {"step": step, "elapsed_s": round(elapsed(), 1), **losses}

@@ -20,7 +20,7 @@ from iic_engine.networks.discriminator import PatchDiscriminator
 from iic_engine.networks.guided_upsampler import GuidedUpsampler
 from iic_engine.training.config import TrainingConfig
 from iic_engine.training.feedback_training import FeedbackTraining
-from iic_engine.training.losses import discriminator_loss, inpainting_loss
+from iic_engine.training.losses import adversarial_share, discriminator_loss, inpainting_loss
 from iic_engine.training.runtime import Runtime
 from iic_engine.weights import load_weights
 
@@ -85,7 +85,7 @@ class UpsamplerStage:
                 _, low = self.low_resolution(low, low_holes)
         return low.float(), images * (1 - holes)
 
-    def train_step(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, float]:
+    def train_step(self, images: torch.Tensor, holes: torch.Tensor, step: int) -> dict[str, float]:
         images, holes = self.runtime.layout(images), self.runtime.layout(holes)
         low, incomplete = self._inputs(images, holes)
         self.upsampler.train()
@@ -95,6 +95,8 @@ class UpsamplerStage:
             d_loss = self._discriminator_step(images, output.detach() * holes + incomplete, holes)
         else:  # nothing reads D: training it would be wasted time
             d_loss = torch.tensor(0.0)
+        loss = self.config.loss
+        share = adversarial_share(step, loss.adversarial_hold_steps, loss.adversarial_ramp_steps)
         self.discriminator.requires_grad_(False)
         try:
             with self.runtime.autocast():
@@ -104,7 +106,7 @@ class UpsamplerStage:
                     incomplete,
                     holes,
                     lambda image: self.discriminator(image, holes).float(),
-                    self.config.loss.adversarial_weight,
+                    share * self.config.loss.adversarial_weight,
                 )
             self.optimizers["upsampler"].zero_grad(set_to_none=True)
             g_loss.backward()
