@@ -68,9 +68,9 @@ class LossConfig:
     confidence_adversarial_weight: float = 1.0
     # Not in the paper: for this many steps of a run the generator's losses leave D out
     # while D trains, then both adversarial weights grow linearly to their values over
-    # `adversarial_ramp_steps`. A fine-tune from reconstruction-trained weights meets a fresh
-    # D: at full weight its first steps are noise that cost the generator 0.7 dB of
-    # validation PSNR in 30 steps (docs/training.md).
+    # `adversarial_ramp_steps`, so a fine-tune's generator does not follow a fresh D's
+    # noise. The hold alone does not save a reconstruction-trained generator from the
+    # paper's weights (docs/training.md, "The round's adversarial weights"): their size does.
     adversarial_hold_steps: int = 0
     adversarial_ramp_steps: int = 0
     coarse_l1_weight: float = 1.0
