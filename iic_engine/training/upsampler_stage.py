@@ -91,12 +91,14 @@ class UpsamplerStage:
         self.upsampler.train()
         with self.runtime.autocast():
             output = self.upsampler_parallel(low, incomplete, holes).image.float()
-        if self.config.loss.adversarial_weight > 0:
+        losses = self.config.loss
+        if losses.adversarial_weight > 0:
             d_loss = self._discriminator_step(images, output.detach() * holes + incomplete, holes)
         else:  # nothing reads D: training it would be wasted time
             d_loss = torch.tensor(0.0)
-        loss = self.config.loss
-        share = adversarial_share(step, loss.adversarial_hold_steps, loss.adversarial_ramp_steps)
+        share = adversarial_share(
+            step, losses.adversarial_hold_steps, losses.adversarial_ramp_steps
+        )
         self.discriminator.requires_grad_(False)
         try:
             with self.runtime.autocast():
@@ -106,7 +108,7 @@ class UpsamplerStage:
                     incomplete,
                     holes,
                     lambda image: self.discriminator(image, holes).float(),
-                    share * self.config.loss.adversarial_weight,
+                    share * losses.adversarial_weight,
                 )
             self.optimizers["upsampler"].zero_grad(set_to_none=True)
             g_loss.backward()
