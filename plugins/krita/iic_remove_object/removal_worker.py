@@ -132,6 +132,9 @@ class RemovalWorker(QObject):
     def __init__(self, plan: RemovalPlan) -> None:
         super().__init__()
         self.plan = plan
+        # Set before succeeded or failed is emitted, so done's receiver can tell "ended
+        # without a word" apart even when Krita delivers done inside the result's handler.
+        self.answered = False
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name="iic-remove-object", daemon=True)
 
@@ -152,18 +155,22 @@ class RemovalWorker(QObject):
         client = None
         try:
             client = self._connect()
-            self.succeeded.emit(layer_pixels(self.plan.crop, self._result_of(client)))
+            pixels = layer_pixels(self.plan.crop, self._result_of(client))
+            self.answered = True
+            self.succeeded.emit(pixels)
         except _Cancelled:
             pass
         except RemovalFailed as failure:
-            self.failed.emit(str(failure))
+            self._fail(str(failure))
         except ClientError as error:
-            self.failed.emit(
-                VANISHED_MESSAGE if isinstance(error, DaemonVanished) else error.message
-            )
+            self._fail(VANISHED_MESSAGE if isinstance(error, DaemonVanished) else error.message)
         finally:
             if client is not None:
                 client.close()
+
+    def _fail(self, message: str) -> None:
+        self.answered = True
+        self.failed.emit(message)
 
     def _connect(self) -> DaemonClient:
         try:

@@ -106,7 +106,9 @@ class RemoveObjectController(QObject):
     def _on_done(self) -> None:
         worker = self.sender()
         self._running.discard(worker)
-        if worker is self._worker:  # it ended without a word: a bug, already in Krita's log
+        # Merging a heal down waits in a nested event loop, which can deliver done while
+        # _on_result still runs: only a worker that never answered ended unexpectedly.
+        if worker is self._worker and not worker.answered:  # a bug, already in Krita's log
             self._end("Remove object stopped unexpectedly; your image was not changed.")
 
     def _on_result(self, pixels: LayerPixels) -> None:
