@@ -12,6 +12,9 @@ working size: its upsampler refines the generator's own pixels.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +26,8 @@ from iic_engine.confidence_feedback import (
 )
 
 GENERATOR_SIDE = 256  # the training crop's side
+# (completed, z1, m1) → completed, at the generator's size: a cheap step on its output.
+CompletionRefiner = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 _MULTIPLE = 8  # the generator's input sides are multiples of this
 
 
@@ -33,22 +38,27 @@ def iterative_inpaint_at_side(
     iterations: int,
     side: int = GENERATOR_SIDE,
     after_iteration: IterationHook | None = None,
+    refine: CompletionRefiner | None = None,
 ) -> FeedbackTrace:
     """`iterative_inpaint` with the longer side at most `side`; z1, m1 as there, at the
     working size. The returned completion and confidences are at the working size (known
     pixels exactly z1's); `iterations` holds the per-iteration maps at the generator's size.
+    `refine`, if given, rewrites the completion at the generator's size before it is scaled.
 
     A generator pixel is a hole if any working pixel under it is, so no hole pixel is
     mistaken for context.
     """
     height, width = z1.shape[-2:]
     if max(height, width) <= side:
-        return iterative_inpaint(generate, z1, m1, iterations, after_iteration)
+        return _refined(
+            iterative_inpaint(generate, z1, m1, iterations, after_iteration), z1, m1, refine
+        )
     scale = side / max(height, width)
     size = (_rounded(height * scale), _rounded(width * scale))
     small_hole = (F.interpolate(m1, size=size, mode="area") > 0).to(m1.dtype)
     small_z1 = F.interpolate(z1, size=size, mode="area") * (1 - small_hole)
     trace = iterative_inpaint(generate, small_z1, small_hole, iterations, after_iteration)
+    trace = _refined(trace, small_z1, small_hole, refine)
 
     def to_working(x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
@@ -62,6 +72,14 @@ def iterative_inpaint_at_side(
         fill_confidence=to_working(trace.fill_confidence).clamp(0, 1) * m1,
         iterations=trace.iterations,
     )
+
+
+def _refined(
+    trace: FeedbackTrace, z1: torch.Tensor, m1: torch.Tensor, refine: CompletionRefiner | None
+) -> FeedbackTrace:
+    if refine is None:
+        return trace
+    return dataclasses.replace(trace, completed=refine(trace.completed, z1, m1))
 
 
 def _rounded(length: float) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iic_engine.anisotropic_membrane import continue_edges
 from iic_engine.confidence_feedback import iterative_inpaint
 from iic_engine.device import autocast_for, select_device
 from iic_engine.errors import InpaintingError, RemovalCancelled
@@ -236,7 +237,8 @@ class Inpainter:
                 reporter.report("iteration", t / total, f"Iteration {t} of {iterations}")
 
             if patches:
-                # Only the structure is the network's: it runs at its training size.
+                # Only the structure is the network's: it runs at its training size, where
+                # the edges meeting the hole are carried through its completion (cheap there).
                 trace = iterative_inpaint_at_side(
                     self._generate,
                     z1,
@@ -244,6 +246,7 @@ class Inpainter:
                     iterations,
                     GENERATOR_SIDE,
                     after_iteration,
+                    refine=continue_edges,
                 )
             else:
                 trace = iterative_inpaint(
