@@ -9,7 +9,8 @@ known pixels only and membrane-filled into the hole. Across a coherent edge the 
 vanishes, along it it stays whole: the fill continues lines instead of blurring them.
 
 The system is solved by conjugate gradients with a Jacobi preconditioner, started from the
-plain membrane; cost is a fixed number of 16-neighbour stencils over the hole's box.
+plain membrane; the cost is at most CONJUGATE_GRADIENT_STEPS 16-neighbour stencils over
+the hole's box.
 
 As the generator's first guess it streaked short edges across large holes (kodim02's door
 knob was drawn sideways across the red door: single photos −1.9 to +1.5 dB). The patch path

@@ -87,3 +87,43 @@ def test_the_patch_path_runs_the_generator_small_and_the_learned_path_at_working
         hook.remove()
     assert patch_sides and max(patch_sides) <= GENERATOR_SIDE
     assert max(sides) > GENERATOR_SIDE
+
+
+def test_refine_rewrites_the_completion_at_the_generators_size_before_it_is_scaled():
+    z1, m1 = _working_inputs(384, 472)
+    generate, _ = _recording_generator()
+    refined_sizes: list[torch.Size] = []
+
+    def lift_the_hole(completed, small_z1, small_hole):
+        refined_sizes.append(completed.shape)
+        assert small_z1.shape[-2:] == small_hole.shape[-2:] == completed.shape[-2:]
+        return completed + 0.5 * small_hole
+
+    plain = iterative_inpaint_at_side(generate, z1, m1, iterations=2)
+    refined = iterative_inpaint_at_side(generate, z1, m1, iterations=2, refine=lift_the_hole)
+    assert len(refined_sizes) == 1 and max(refined_sizes[0][-2:]) <= GENERATOR_SIDE
+    inside = m1[0, 0] > 0
+    lifted = (refined.completed - plain.completed)[0, 0]
+    assert lifted[inside].median() > 0.4  # the refinement arrives at the working size
+    assert torch.equal(lifted[~inside], torch.zeros_like(lifted[~inside]))
+
+
+def test_the_patch_path_continues_edges_and_the_learned_path_does_not(monkeypatch):
+    import iic_engine.inpainter as inpainter_module
+
+    calls: list[str] = []
+    real = inpainter_module.continue_edges
+
+    def counted(completed, incomplete, hole, strength=None):
+        calls.append("edges")
+        return real(completed, incomplete, hole, strength)
+
+    monkeypatch.setattr(inpainter_module, "continue_edges", counted)
+    inpainter = Inpainter(device="cpu")
+    image = np.random.default_rng(1).integers(0, 256, (200, 240, 3), dtype=np.uint8)
+    hole = np.zeros((200, 240), np.uint8)
+    hole[60:140, 80:170] = 255
+    inpainter.remove(image, hole, texture="patches", iterations=1)
+    assert calls == ["edges"]
+    inpainter.remove(image, hole, texture="learned", iterations=1)
+    assert calls == ["edges"]
