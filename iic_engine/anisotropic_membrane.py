@@ -25,7 +25,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from iic_engine.binary_morphology import dilate_four_neighbour
 from iic_engine.networks.push_pull_fill import push_pull_fill
+from iic_engine.patch_synthesis import separable_gaussian
+from iic_engine.ring_box import ring_box
 
 # Edge offsets (dy, dx): the four axis and diagonal neighbours and the four knight's moves,
 # so a line at any angle finds an edge within about 13° of it.
@@ -34,8 +37,10 @@ SHARPNESS = 16  # P: how sharply an edge across the gradient loses its weight
 TENSOR_SIGMA = 3.0  # px: the structure tensor's smoothing at the generator's 256 px size
 CONJUGATE_GRADIENT_STEPS = 150  # at most; see _SETTLED_ENERGY
 EDGE_STRENGTH = 0.5  # of the anisotropic difference: 0.5 and 0.7 tied on 40 photos, 1 and 2 lost
-# Pixels this close to the hole do not inform the tensor: their Sobel window reaches into it.
+# Pixels this many four-neighbour steps from the hole do not inform the tensor: their Sobel
+# window reaches into it.
 _TENSOR_CLEARANCE = 2
+_TENSOR_TRUNCATE = 4.0  # σ: the tensor's Gaussian taps, as scipy.ndimage's default
 # Where the smoothed tensor rests on less known weight than this, it is filled from around.
 _TENSOR_SUPPORT = 0.3
 _LEAST_WEIGHT = 1e-3  # of an edge straight across a fully coherent edge: keeps A definite
@@ -92,8 +97,8 @@ def _membranes(
     start = push_pull_fill(incomplete, hole)
     if not bool(unknown.any()) or bool(unknown.all()):
         return [start for _ in sharpnesses]
-    top, bottom, left, right = _hole_box(unknown, incomplete.shape[-2:])
-    box = (slice(None), slice(None), slice(top, bottom), slice(left, right))
+    rows, cols = ring_box(unknown.flatten(0, -3).any(0), margin=_REACH)
+    box = (slice(None), slice(None), rows, cols)
     if any(sharpnesses):
         coherence, along_x, along_y = (x[box] for x in _structure(incomplete, unknown))
     else:  # isotropic only: no tensor is needed
@@ -119,10 +124,14 @@ def _structure(
     red, green, blue = incomplete[:, 0:1], incomplete[:, 1:2], incomplete[:, 2:3]
     luma = 0.299 * red + 0.587 * green + 0.114 * blue
     grad_x, grad_y = _sobel(luma)
-    known = 1 - _grown_by_steps(unknown.float(), _TENSOR_CLEARANCE)
+    near_hole = unknown
+    for _ in range(_TENSOR_CLEARANCE):
+        near_hole = dilate_four_neighbour(near_hole)
+    known = (~near_hole).to(luma.dtype)
     components = torch.cat([grad_x * grad_x, grad_x * grad_y, grad_y * grad_y], 1) * known
-    support = _gaussian(known, TENSOR_SIGMA)
-    tensor = _gaussian(components, TENSOR_SIGMA) / support.clamp_min(1e-6)
+    support = separable_gaussian(known, TENSOR_SIGMA, _TENSOR_TRUNCATE)
+    tensor = separable_gaussian(components, TENSOR_SIGMA, _TENSOR_TRUNCATE)
+    tensor = tensor / support.clamp_min(1e-6)
     missing = ((support <= _TENSOR_SUPPORT) | unknown).float()
     tensor = push_pull_fill(tensor * (1 - missing), missing)
     xx, xy, yy = tensor[:, 0:1], tensor[:, 1:2], tensor[:, 2:3]
@@ -132,22 +141,6 @@ def _structure(
     return coherence.clamp(0, 1), torch.cos(angle), torch.sin(angle)
 
 
-def _grown_by_steps(mask: torch.Tensor, steps: int) -> torch.Tensor:
-    """mask (B,1,H,W) in {0,1} grown by `steps` four-neighbour steps (a diamond)."""
-    for _ in range(steps):
-        padded = F.pad(mask, (1, 1, 1, 1))
-        mask = torch.stack(
-            [
-                mask,
-                padded[..., :-2, 1:-1],
-                padded[..., 2:, 1:-1],
-                padded[..., 1:-1, :-2],
-                padded[..., 1:-1, 2:],
-            ]
-        ).amax(0)
-    return mask
-
-
 def _sobel(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     smooth = torch.tensor([1.0, 2.0, 1.0], dtype=luma.dtype, device=luma.device) / 8
     slope = torch.tensor([-1.0, 0.0, 1.0], dtype=luma.dtype, device=luma.device)
@@ -155,28 +148,6 @@ def _sobel(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     grad_x = F.conv2d(padded, (smooth[:, None] * slope[None, :])[None, None])
     grad_y = F.conv2d(padded, (slope[:, None] * smooth[None, :])[None, None])
     return grad_x, grad_y
-
-
-def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur per channel, reflected at the border (truncated at 4σ)."""
-    radius = min(int(4 * sigma + 0.5), min(x.shape[-2:]) - 1)
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), horizontal, groups=channels)
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), vertical, groups=channels)
-
-
-def _hole_box(unknown: torch.Tensor, size: torch.Size) -> tuple[int, int, int, int]:
-    """The rows and columns holding any hole pixel, grown by the offsets' reach."""
-    rows = unknown.any(dim=-1).flatten(0, -2).any(0).nonzero()
-    cols = unknown.any(dim=-2).flatten(0, -2).any(0).nonzero()
-    top, bottom = int(rows.min()) - _REACH, int(rows.max()) + 1 + _REACH
-    left, right = int(cols.min()) - _REACH, int(cols.max()) + 1 + _REACH
-    return max(top, 0), min(bottom, size[0]), max(left, 0), min(right, size[1])
 
 
 def _edge_weights(

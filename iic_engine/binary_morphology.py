@@ -1,4 +1,5 @@
-"""Erosion and dilation of bool masks by a square, as shifted ANDs.
+"""Erosion and dilation of bool masks by a square, as shifted ANDs (and by one
+four-neighbour step, as shifted ORs).
 
 A square's erosion is one along rows, then one along columns, and each is the AND of
 shifted copies over windows that double (1, 2, 4, … pixels wide): a handful of passes over
@@ -20,6 +21,16 @@ def erode(mask: torch.Tensor, radius: int, outside: bool = False) -> torch.Tenso
 def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """mask (H,W) bool → (H,W) bool: True where any pixel of the square around is set."""
     return ~erode(~mask, radius, outside=True)
+
+
+def dilate_four_neighbour(mask: torch.Tensor) -> torch.Tensor:
+    """mask (..., H, W) bool → the same grown by one pixel to its four neighbours."""
+    grown = mask.clone()
+    grown[..., 1:, :] |= mask[..., :-1, :]
+    grown[..., :-1, :] |= mask[..., 1:, :]
+    grown[..., :, 1:] |= mask[..., :, :-1]
+    grown[..., :, :-1] |= mask[..., :, 1:]
+    return grown
 
 
 def _erode_along(mask: torch.Tensor, radius: int, dim: int, outside: bool) -> torch.Tensor:

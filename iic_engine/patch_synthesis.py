@@ -338,10 +338,10 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
         factor //= 2
     if factor > 1:
         pooled = F.avg_pool2d(image, factor, ceil_mode=True)
-        blurred = _separable_gaussian(pooled, sigma / factor)
+        blurred = separable_gaussian(pooled, sigma / factor)
         upsampled = F.interpolate(blurred, scale_factor=float(factor), mode="bilinear")
         return upsampled[..., : image.shape[-2], : image.shape[-1]]
-    return _separable_gaussian(image, sigma)
+    return separable_gaussian(image, sigma)
 
 
 def blur_reach(sigma: float) -> int:
@@ -361,8 +361,10 @@ def _pooling_factor(sigma: float) -> int:
 BLUR_POOLED_SIGMA = 2.0
 
 
-def _separable_gaussian(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(3 * sigma))
+def separable_gaussian(image: torch.Tensor, sigma: float, truncate: float = 3.0) -> torch.Tensor:
+    """Gaussian of (B,C,H,W) per channel at full resolution, `truncate`·σ taps each side,
+    reflected at the border (replicated where the image is narrower than the taps)."""
+    radius = max(1, int(truncate * sigma))
     offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
     kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from iic_engine.binary_morphology import dilate, erode
+from iic_engine.binary_morphology import dilate, dilate_four_neighbour, erode
 from iic_engine.networks.push_pull_fill import push_pull_fill
 from iic_engine.ring_box import ring_box
 
@@ -56,22 +56,13 @@ def _ring_mismatch(box: torch.Tensor, box_hole: torch.Tensor) -> tuple[torch.Ten
     """The known pixels beside the fill (the ring, (h,w) bool) and, on them only, how far
     each is from what the fill would put there (`_fill_continued`): (1,C,h,w), zero off the
     ring. Computed on the ring's pixels alone, a few thousand of a megapixel box."""
-    ring = _four_neighbour_dilation(box_hole) & ~box_hole
+    ring = dilate_four_neighbour(box_hole) & ~box_hole
     ys, xs = ring.nonzero(as_tuple=True)
     values = box[0]
     continued = _fill_continued(values, box_hole, ys, xs)
     mismatch = torch.zeros_like(box)
     mismatch[0, :, ys, xs] = values[:, ys, xs] - continued
     return mismatch, ring
-
-
-def _four_neighbour_dilation(mask: torch.Tensor) -> torch.Tensor:
-    grown = mask.clone()
-    grown[1:, :] |= mask[:-1, :]
-    grown[:-1, :] |= mask[1:, :]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
-    return grown
 
 
 def _exact_at_the_border(

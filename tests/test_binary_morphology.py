@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from iic_engine.binary_morphology import dilate, erode
+from iic_engine.binary_morphology import dilate, dilate_four_neighbour, erode
 
 
 def _by_definition(mask: np.ndarray, radius: int, outside: bool, every: bool) -> np.ndarray:
@@ -32,3 +32,19 @@ def test_erosion_and_dilation_follow_their_definition(shape, radius, density):
         assert np.array_equal(erode(tensor, radius, outside).numpy(), expected)
     expected = _by_definition(mask, radius, False, every=False)
     assert np.array_equal(dilate(tensor, radius).numpy(), expected)
+
+
+def test_a_four_neighbour_step_grows_a_pixel_into_a_plus_on_any_leading_shape() -> None:
+    mask = torch.zeros(2, 1, 5, 6, dtype=torch.bool)
+    mask[0, 0, 2, 3] = True
+    mask[1, 0, 0, 0] = True  # at the corner: nothing beyond the image is set
+    grown = dilate_four_neighbour(mask)
+    plus = torch.zeros(5, 6, dtype=torch.bool)
+    plus[2, 2:5] = True
+    plus[1:4, 3] = True
+    assert torch.equal(grown[0, 0], plus)
+    corner = torch.zeros(5, 6, dtype=torch.bool)
+    corner[0, :2] = True
+    corner[1, 0] = True
+    assert torch.equal(grown[1, 0], corner)
+    assert torch.equal(mask[0, 0].nonzero(), torch.tensor([[2, 3]]))  # the input is unchanged
