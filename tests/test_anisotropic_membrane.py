@@ -82,3 +82,14 @@ def test_continue_edges_changes_only_the_hole_and_moves_it_towards_the_line() ->
     error_before = ((smudge - image) ** 2).sum()
     error_after = ((continued - image) ** 2).sum()
     assert error_after < 0.5 * error_before
+
+
+def test_continue_edges_mixes_the_completion_with_the_membrane_by_its_share() -> None:
+    image, hole = _band_image(64, (28, 36)), _hole(64, 64, (20, 44, 18, 46))
+    incomplete = image * (1 - hole)
+    smudge = push_pull_fill(incomplete, hole)
+    along = anisotropic_membrane(incomplete, hole)
+    assert torch.equal(continue_edges(smudge, incomplete, hole, share=0.0), smudge)
+    torch.testing.assert_close(continue_edges(smudge, incomplete, hole, share=1.0), along)
+    halfway = continue_edges(smudge, incomplete, hole, share=0.5)
+    torch.testing.assert_close(halfway, 0.5 * (smudge + along))
