@@ -84,12 +84,20 @@ def test_continue_edges_changes_only_the_hole_and_moves_it_towards_the_line() ->
     assert error_after < 0.5 * error_before
 
 
-def test_continue_edges_mixes_the_completion_with_the_membrane_by_its_share() -> None:
+def test_continue_edges_mixes_the_membrane_in_and_adds_what_anisotropy_contributes() -> None:
     image, hole = _band_image(64, (28, 36)), _hole(64, 64, (20, 44, 18, 46))
     incomplete = image * (1 - hole)
     smudge = push_pull_fill(incomplete, hole)
     along = anisotropic_membrane(incomplete, hole)
-    assert torch.equal(continue_edges(smudge, incomplete, hole, share=0.0), smudge)
-    torch.testing.assert_close(continue_edges(smudge, incomplete, hole, share=1.0), along)
-    halfway = continue_edges(smudge, incomplete, hole, share=0.5)
-    torch.testing.assert_close(halfway, 0.5 * (smudge + along))
+    plain = anisotropic_membrane(incomplete, hole, sharpness=0)
+    assert (along - plain).abs().max() > 0.1  # the line makes the two differ
+    assert torch.equal(continue_edges(smudge, incomplete, hole, share=0.0, gain=0.0), smudge)
+    torch.testing.assert_close(
+        continue_edges(smudge, incomplete, hole, share=1.0, gain=0.0), along, atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(
+        continue_edges(smudge, incomplete, hole, share=0.5, gain=0.25),
+        (0.5 * (smudge + along) + 0.25 * (along - plain)).clamp(-1, 1),
+        atol=1e-4,
+        rtol=0,
+    )

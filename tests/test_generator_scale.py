@@ -114,9 +114,9 @@ def test_the_patch_path_continues_edges_and_the_learned_path_does_not(monkeypatc
     calls: list[str] = []
     real = inpainter_module.continue_edges
 
-    def counted(completed, incomplete, hole, share=None):
+    def counted(completed, incomplete, hole, **knobs):
         calls.append("edges")
-        return real(completed, incomplete, hole, share)
+        return real(completed, incomplete, hole, **knobs)
 
     monkeypatch.setattr(inpainter_module, "continue_edges", counted)
     inpainter = Inpainter(device="cpu")
