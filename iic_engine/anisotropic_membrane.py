@@ -62,14 +62,13 @@ def anisotropic_membrane(
     incomplete: torch.Tensor,
     hole: torch.Tensor,
     sharpness: int | None = None,
-    steps: int = CONJUGATE_GRADIENT_STEPS,
 ) -> torch.Tensor:
     """incomplete (B,3,H,W) RGB = image·(1 − hole); hole (B,1,H,W), > 0.5 = missing →
     the image with the hole filled along the edges that meet it. `sharpness` (SHARPNESS)
     0 gives the isotropic graph membrane. Known pixels come back unchanged; without a
     hole pixel, or without a known one, the plain membrane's fill comes back."""
     power = SHARPNESS if sharpness is None else sharpness
-    return _membranes(incomplete, hole, (power,), steps)[0]
+    return _membranes(incomplete, hole, (power,))[0]
 
 
 def continue_edges(
@@ -95,7 +94,6 @@ def _membranes(
     incomplete: torch.Tensor,
     hole: torch.Tensor,
     sharpnesses: tuple[int, ...],
-    steps: int = CONJUGATE_GRADIENT_STEPS,
 ) -> list[torch.Tensor]:
     """One fill per sharpness, the systems stacked on the batch so one conjugate-gradient
     loop solves them all (its cost is mostly per step, not per pixel)."""
@@ -113,7 +111,7 @@ def _membranes(
     weights = [torch.cat(offset_weights) for offset_weights in zip(*per_system, strict=True)]
     count = len(sharpnesses)
     solved = _conjugate_gradients(
-        start[box].repeat(count, 1, 1, 1), unknown[box].repeat(count, 1, 1, 1), weights, steps
+        start[box].repeat(count, 1, 1, 1), unknown[box].repeat(count, 1, 1, 1), weights
     )
     fills = []
     for part in solved.chunk(count):
@@ -199,7 +197,7 @@ def _laplacian(x: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _conjugate_gradients(
-    start: torch.Tensor, unknown: torch.Tensor, weights: list[torch.Tensor], steps: int
+    start: torch.Tensor, unknown: torch.Tensor, weights: list[torch.Tensor]
 ) -> torch.Tensor:
     """Solve L x = 0 on the unknown pixels, the known ones fixed at `start`'s values."""
     free = unknown.to(start.dtype)
@@ -210,7 +208,7 @@ def _conjugate_gradients(
     direction = preconditioned
     energy = (residual * preconditioned).sum(dim=(-2, -1), keepdim=True)
     settled = float(energy.max()) * _SETTLED_ENERGY
-    for step_number in range(1, steps + 1):
+    for step_number in range(1, CONJUGATE_GRADIENT_STEPS + 1):
         pushed = _laplacian(direction, weights) * free
         curvature = (direction * pushed).sum(dim=(-2, -1), keepdim=True)
         step = energy / curvature.clamp_min(1e-30)
